@@ -1,0 +1,143 @@
+"""Recording events: stored in ``execution_logs`` (numbered per execution), then published.
+
+Storing comes first and is idempotent (each event carries a dedupe key), so a retried
+delivery neither loses nor duplicates an event; publishing to the live bus is best effort,
+because a late subscriber replays from the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from db.execution_projection import apply_event
+from db.models import Execution, ExecutionLog
+from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInput
+
+logger = logging.getLogger(__name__)
+
+Publisher = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+
+
+def event_message(log: ExecutionLog) -> dict[str, Any]:
+    """The wire form of an event, as SSE and WebSocket clients receive it."""
+    message: dict[str, Any] = {
+        "id": log.seq,
+        "type": log.type,
+        "execution_id": str(log.execution_id),
+        "ts": log.ts.isoformat(),
+    }
+    if log.step_id is not None:
+        message["step_id"] = log.step_id
+    if log.attempt is not None:
+        message["attempt"] = log.attempt
+    if log.data is not None:
+        message["data"] = log.data
+    if log.type == "log":
+        message["data"] = {"level": log.level, "message": log.message, **(log.data or {})}
+    return message
+
+
+class EventRecorder:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], publish: Publisher | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._publish = publish
+
+    async def record(
+        self, execution_id: str, events: Sequence[EventRecord], run: RunInput | None = None
+    ) -> list[dict[str, Any]]:
+        """Store the events not stored yet, move the execution row, then publish them."""
+        async with self._sessions() as session, session.begin():
+            execution = await self._execution(session, uuid.UUID(execution_id), run)
+            stored = await self._store_new(session, execution, events)
+            messages = [event_message(log) for log in stored]
+        if messages and self._publish is not None:
+            try:
+                await self._publish(execution_id, messages)
+            except Exception:  # the table has them; live delivery is best effort
+                logger.warning(
+                    "publishing %d events of %s failed", len(messages), execution_id, exc_info=True
+                )
+        return messages
+
+    async def _execution(
+        self, session: AsyncSession, execution_id: uuid.UUID, run: RunInput | None
+    ) -> Execution:
+        execution = await session.get(Execution, execution_id, with_for_update=True)
+        if execution is not None:
+            return execution
+        if run is None:
+            raise LookupError(f"execution {execution_id} has no row yet")
+        # Runs started by Temporal itself (schedules, child workflows) get their row here.
+        execution = Execution(
+            id=execution_id,
+            workflow_id=uuid.UUID(run.workflow_id),
+            version=run.version,
+            status="pending",
+            input_data=run.input,
+            variables=run.variables,
+            temporal_workflow_id=run.execution_id,
+            trigger_type=run.trigger_type,
+            trigger_id=uuid.UUID(run.trigger_id) if run.trigger_id else None,
+            created_by=uuid.UUID(run.created_by) if run.created_by else None,
+            parent_execution_id=(
+                uuid.UUID(run.parent_execution_id) if run.parent_execution_id else None
+            ),
+        )
+        session.add(execution)
+        await session.flush()
+        return execution
+
+    async def _store_new(
+        self, session: AsyncSession, execution: Execution, events: Sequence[EventRecord]
+    ) -> list[ExecutionLog]:
+        keys = [e.dedupe_key for e in events]
+        known = set(
+            (
+                await session.scalars(
+                    select(ExecutionLog.dedupe_key).where(
+                        ExecutionLog.execution_id == execution.id, ExecutionLog.dedupe_key.in_(keys)
+                    )
+                )
+            ).all()
+        )
+        stored: list[ExecutionLog] = []
+        for event in events:
+            if event.dedupe_key in known:
+                continue
+            known.add(event.dedupe_key)
+            execution.last_event_seq += 1
+            log = ExecutionLog(
+                execution_id=execution.id,
+                seq=execution.last_event_seq,
+                dedupe_key=event.dedupe_key,
+                type=event.type,
+                step_id=event.step_id,
+                attempt=event.attempt,
+                level=event.level,
+                message=event.message,
+                data=event.data,
+                ts=event.ts,
+            )
+            session.add(log)
+            apply_event(execution, event)
+            stored.append(log)
+        await session.flush()
+        return stored
+
+
+class EventActivities:
+    def __init__(self, recorder: EventRecorder) -> None:
+        self._recorder = recorder
+
+    @activity.defn(name="record_events")
+    async def record_events(self, batch: RecordEventsInput) -> None:
+        await self._recorder.record(batch.execution_id, batch.events, batch.run)

@@ -1,0 +1,1 @@
+"""Headrace HTTP API: the FastAPI application, its CLI and its services."""

@@ -1,0 +1,96 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from api.context import AppContext
+from api.encryption import Encryptor
+from api.errors import NotFound
+from api.metrics import MetricsMiddleware
+from api.middleware import BodySizeLimitMiddleware
+from api.problems import install_problem_handlers
+from api.routers import api_keys, auth, executions, health, users, workflows
+from api.services.users import ensure_admin
+from api.settings import Settings
+from api.temporal_client import TemporalGateway
+from db.session import create_engine, create_session_factory
+
+DASHBOARD_DIST = Path(__file__).resolve().parent.parent / "dashboard" / "dist"
+
+
+def build_context(settings: Settings, temporal_client: Client | None = None) -> AppContext:
+    engine = create_engine(settings.effective_database_url)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        temporal=TemporalGateway(settings, temporal_client),
+        encryptor=Encryptor(settings.signing_key),
+    )
+
+
+def create_app(settings: Settings, *, temporal_client: Client | None = None) -> FastAPI:
+    """Build the API. The database must already be migrated (``headrace migrate``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = build_context(settings, temporal_client)
+        app.state.ctx = ctx
+        if settings.admin_email and settings.admin_password:
+            async with ctx.sessions() as session:
+                await ensure_admin(
+                    session, settings.admin_email, settings.admin_password.get_secret_value()
+                )
+        try:
+            yield
+        finally:
+            await ctx.engine.dispose()
+
+    app = FastAPI(
+        title="Headrace",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Durable, JSON-defined workflows on Temporal.",
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body)
+    app.add_middleware(MetricsMiddleware)
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, users, api_keys, workflows, executions):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    _mount_dashboard(app)
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    if not (DASHBOARD_DIST / "index.html").exists():
+
+        @app.get("/", include_in_schema=False)
+        async def no_dashboard() -> HTMLResponse:
+            return HTMLResponse(
+                "<h1>Headrace</h1><p>The dashboard is not built (run <code>make install</code>)."
+                ' The API is at <a href="/docs">/docs</a>.</p>'
+            )
+
+        return
+    app.mount("/assets", StaticFiles(directory=DASHBOARD_DIST / "assets"), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> FileResponse:
+        # Client-side routes fall back to index.html; real files are served as they are.
+        if path.startswith(("api/", "hooks/")):
+            raise NotFound(detail=f"No route /{path}")
+        candidate = (DASHBOARD_DIST / path).resolve()
+        if path and candidate.is_file() and DASHBOARD_DIST in candidate.parents:
+            return FileResponse(candidate)
+        return FileResponse(DASHBOARD_DIST / "index.html")

@@ -1,0 +1,140 @@
+"""The ``headrace`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from api.settings import Settings, SettingsError
+
+app = typer.Typer(
+    help="Headrace: durable, JSON-defined workflows on Temporal.", no_args_is_help=True
+)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except ValueError as exc:  # pydantic's ValidationError wraps SettingsError
+        console.print(f"[red]Invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _dev_settings() -> Settings:
+    from api.devstack import ensure_secret_key
+
+    data_dir = Path(os.environ.get("HEADRACE_DATA_DIR", ".headrace"))
+    os.environ.setdefault("HEADRACE_SECRET_KEY", ensure_secret_key(data_dir))
+    os.environ["HEADRACE_ENVIRONMENT"] = "dev"
+    return _settings()
+
+
+@app.command()
+def dev() -> None:
+    """Everything in one process group: Temporal dev server, API, worker and dashboard."""
+    from api.runner import run_dev
+
+    asyncio.run(run_dev(_dev_settings()))
+
+
+@app.command()
+def api() -> None:
+    """The API process (production): settings from the environment."""
+    from api.runner import run_api
+
+    asyncio.run(run_api(_settings()))
+
+
+@app.command()
+def worker() -> None:
+    """A worker process (production): runs workflows and steps from the task queue."""
+    from api.runner import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema (Alembic ``upgrade head``)."""
+    from db.migrate import upgrade_to_head
+
+    settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
+    asyncio.run(upgrade_to_head(settings.effective_database_url))
+    console.print("database is at the newest schema")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login email")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Password")],
+    role: Annotated[str, typer.Option(help="admin, developer or user")] = "user",
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+) -> None:
+    """Create a user (the database is migrated first)."""
+    from pydantic import ValidationError
+
+    from api.errors import Conflict
+    from api.schemas.users import UserCreate
+
+    settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
+    try:
+        data = UserCreate(email=email, password=password, role=role, name=name)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        user_id = asyncio.run(_create_user(settings, data))
+    except Conflict as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    typer.echo(str(user_id))
+
+
+async def _create_user(settings: Settings, data: Any) -> Any:
+    from api.services.users import create_user
+    from db.migrate import upgrade_to_head
+    from db.session import create_engine, create_session_factory
+
+    await upgrade_to_head(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return (await create_user(session, data)).id
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="A workflow definition (JSON)")]) -> None:
+    """Validate a definition; exit 1 with the same errors the API gives."""
+    from temporal_workflows.validation import DefinitionInvalid, validate_definition
+
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]{path}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        validate_definition(raw)
+    except DefinitionInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"{path}: {problem.pointer or '/'}: {problem.message} [{problem.code}]")
+        raise typer.Exit(1) from exc
+    typer.echo(f"{path}: valid")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

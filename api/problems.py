@@ -1,0 +1,103 @@
+"""The one place where errors become RFC 9457 ``application/problem+json`` responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import HeadraceError, InvalidInput, ProblemDetail
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://headrace.dev/problems/"
+
+
+def problem_response(error: HeadraceError) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + error.type_slug,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+    }
+    if isinstance(error, InvalidInput):
+        body["errors"] = [
+            {"pointer": e.pointer, "detail": e.detail, "code": e.code} for e in error.errors
+        ]
+    return JSONResponse(
+        body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers or None
+    )
+
+
+def json_pointer(parts: Sequence[str | int]) -> str:
+    """RFC 6901 pointer for a path of keys and indexes."""
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "".join("/" + p for p in escaped)
+
+
+def _validation_entry(error: dict[str, Any]) -> ProblemDetail:
+    loc = list(error.get("loc", ()))
+    where = loc.pop(0) if loc else "body"
+    # pydantic adds the model/tagged-union name to unions; it is not part of the document
+    loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    pointer = json_pointer(loc)
+    if where != "body":
+        pointer = f"/{where}{pointer}" if pointer else f"/{where}"
+    code = str(error.get("type", "invalid"))
+    message = str(error.get("msg", "Invalid value"))
+    if code == "json_invalid":
+        message = f"Body is not valid JSON: {error.get('ctx', {}).get('error', message)}"
+    return ProblemDetail(pointer=pointer or "", detail=message, code=code)
+
+
+async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_validation_entry(e) for e in exc.errors()]
+    summary = "; ".join(f"{e.pointer or '/'}: {e.detail}" for e in errors[:3])
+    return problem_response(InvalidInput(detail=summary, errors=errors))
+
+
+async def _on_headrace_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HeadraceError)
+    if exc.status >= 500:
+        logger.error("request failed: %s %s: %s", request.method, request.url.path, exc.detail)
+    return problem_response(exc)
+
+
+_STARLETTE_TITLES = {
+    404: ("Not Found", "not-found"),
+    405: ("Method Not Allowed", "method-not-allowed"),
+}
+
+
+async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title, slug = _STARLETTE_TITLES.get(exc.status_code, ("Error", "http-error"))
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    error = HeadraceError(
+        detail=detail,
+        status=exc.status_code,
+        title=title,
+        type_slug=slug,
+        headers=dict(exc.headers or {}),
+    )
+    return problem_response(error)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(HeadraceError(detail="An internal error occurred; it was logged."))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(HeadraceError, _on_headrace_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import uuid
+from contextlib import suppress
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.deps import ContextDep, CurrentUser, SessionDep, TemporalClientDep
+from api.errors import UpstreamUnavailable
+from api.schemas.common import Page
+from api.schemas.executions import (
+    ActionAccepted,
+    ApprovalRequest,
+    ExecuteRequest,
+    ExecuteResult,
+    ExecutionPublic,
+    ExecutionStatus,
+    ExecutionSummary,
+    LogEntry,
+    SignalRequest,
+)
+from api.services import executions, run_control
+from api.services.access import is_admin, visible_execution, visible_workflow
+from api.services.workflows import workflow_version
+from db.repositories.executions import ExecutionFilter, ExecutionRepository
+
+router = APIRouter(tags=["executions"])
+
+
+@router.post(
+    "/workflows/{workflow_id}/execute",
+    response_model=ExecuteResult,
+    responses={202: {"model": ExecuteResult}},
+)
+async def execute(
+    workflow_id: uuid.UUID,
+    body: ExecuteRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+    ctx: ContextDep,
+    response: Response,
+) -> ExecuteResult:
+    """Run the workflow's current version; wait for the result unless ``async_mode``."""
+    workflow = await visible_workflow(session, user, workflow_id)
+    execution = await executions.start_execution(
+        session,
+        client,
+        ctx.settings,
+        user,
+        workflow,
+        input_data=body.input_data,
+        variables=body.variables,
+    )
+    if body.async_mode:
+        response.status_code = status.HTTP_202_ACCEPTED
+        return ExecuteResult(execution_id=execution.id, status="running")
+    result = await executions.wait_for_result(session, client, execution, ctx.settings.sync_wait)
+    if result.status == "running":
+        response.status_code = status.HTTP_202_ACCEPTED
+    return result
+
+
+@router.get("/executions", response_model=Page[ExecutionSummary])
+async def list_executions(
+    user: CurrentUser,
+    session: SessionDep,
+    workflow_id: uuid.UUID | None = None,
+    status: ExecutionStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[ExecutionSummary]:
+    flt = ExecutionFilter(
+        owner_id=None if is_admin(user) else user.id, workflow_id=workflow_id, status=status
+    )
+    rows, total = await ExecutionRepository(session).page(flt, limit=limit, offset=offset)
+    data = [ExecutionSummary.model_validate(e) for e in rows]
+    return Page.of(data, count=total, limit=limit, offset=offset)
+
+
+@router.get("/executions/{execution_id}", response_model=ExecutionPublic)
+async def get_execution(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    ctx: ContextDep,
+) -> ExecutionPublic:
+    execution, workflow = await visible_execution(session, user, execution_id)
+    if execution.status not in ("completed", "failed", "cancelled"):
+        with suppress(UpstreamUnavailable):  # the row is still worth showing
+            await executions.reconcile(session, await ctx.temporal.client(), execution)
+    version = await workflow_version(session, workflow, execution.version)
+    return executions.execution_public(execution, version.definition, ctx.settings)
+
+
+@router.get("/executions/{execution_id}/logs", response_model=Page[LogEntry])
+async def execution_logs(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    level: str | None = None,
+    step_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int, Query(ge=0, description="Only entries with a greater id")] = 0,
+) -> Page[LogEntry]:
+    execution, _ = await visible_execution(session, user, execution_id)
+    rows = await ExecutionRepository(session).logs(
+        execution.id, after=after, limit=limit, level=level, step_id=step_id
+    )
+    data = [LogEntry.model_validate(r) for r in rows]
+    return Page(
+        data=data,
+        count=len(data),
+        limit=limit,
+        offset=after,
+        next_offset=data[-1].id if len(data) == limit else None,
+    )
+
+
+@router.post("/executions/{execution_id}/cancel", status_code=202, response_model=ActionAccepted)
+async def cancel_execution(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    execution, _ = await visible_execution(session, user, execution_id)
+    await run_control.cancel(client, execution)
+    return ActionAccepted(execution_id=execution.id, status="cancelling")
+
+
+@router.post("/executions/{execution_id}/signal", status_code=202, response_model=ActionAccepted)
+async def signal_execution(
+    execution_id: uuid.UUID,
+    body: SignalRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    """Deliver an event to the ``wait_for_event`` step waiting for ``name`` (409 if none)."""
+    execution, _ = await visible_execution(session, user, execution_id)
+    step_id = await run_control.deliver_event(client, execution, body.name, body.payload)
+    return ActionAccepted(execution_id=execution.id, status="delivered", step_id=step_id)
+
+
+async def _decide(
+    execution_id: uuid.UUID,
+    body: ApprovalRequest | None,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+    approved: bool,
+) -> ActionAccepted:
+    body = body or ApprovalRequest()
+    execution, workflow = await visible_execution(session, user, execution_id)
+    step_id = await run_control.decide(
+        client,
+        user,
+        workflow,
+        execution,
+        approved=approved,
+        comment=body.comment,
+        step_id=body.step_id,
+    )
+    return ActionAccepted(
+        execution_id=execution.id, status="approved" if approved else "rejected", step_id=step_id
+    )
+
+
+@router.post("/executions/{execution_id}/approve", status_code=202, response_model=ActionAccepted)
+async def approve(
+    execution_id: uuid.UUID,
+    body: ApprovalRequest | None = None,
+    *,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    return await _decide(execution_id, body, user, session, client, approved=True)
+
+
+@router.post("/executions/{execution_id}/reject", status_code=202, response_model=ActionAccepted)
+async def reject(
+    execution_id: uuid.UUID,
+    body: ApprovalRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    return await _decide(execution_id, body, user, session, client, approved=False)

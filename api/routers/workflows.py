@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from api.deps import CurrentUser, SessionDep
+from api.schemas.common import Page
+from api.schemas.workflows import (
+    WorkflowCreate,
+    WorkflowPatch,
+    WorkflowPublic,
+    WorkflowReplace,
+    WorkflowStatus,
+    WorkflowVersionPublic,
+)
+from api.services import workflows
+from api.services.access import visible_workflow
+from db.repositories.workflows import WorkflowRepository
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkflowPublic)
+async def create_workflow(
+    data: WorkflowCreate, user: CurrentUser, session: SessionDep
+) -> WorkflowPublic:
+    return WorkflowPublic.model_validate(await workflows.create_workflow(session, user, data))
+
+
+@router.get("", response_model=Page[WorkflowPublic])
+async def list_workflows(
+    user: CurrentUser,
+    session: SessionDep,
+    status: WorkflowStatus | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[WorkflowPublic]:
+    rows, total = await workflows.list_workflows(
+        session, user, status=status, q=q, limit=limit, offset=offset
+    )
+    data = [WorkflowPublic.model_validate(w) for w in rows]
+    return Page.of(data, count=total, limit=limit, offset=offset)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowPublic)
+async def get_workflow(
+    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> WorkflowPublic:
+    return WorkflowPublic.model_validate(await visible_workflow(session, user, workflow_id))
+
+
+@router.put("/{workflow_id}", response_model=WorkflowPublic)
+async def replace_workflow(
+    workflow_id: uuid.UUID, data: WorkflowReplace, user: CurrentUser, session: SessionDep
+) -> WorkflowPublic:
+    patch = WorkflowPatch.model_validate(data.model_dump())
+    return WorkflowPublic.model_validate(
+        await workflows.update_workflow(session, user, workflow_id, patch)
+    )
+
+
+@router.patch("/{workflow_id}", response_model=WorkflowPublic)
+async def patch_workflow(
+    workflow_id: uuid.UUID, data: WorkflowPatch, user: CurrentUser, session: SessionDep
+) -> WorkflowPublic:
+    return WorkflowPublic.model_validate(
+        await workflows.update_workflow(session, user, workflow_id, data)
+    )
+
+
+@router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_workflow(workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
+    await workflows.delete_workflow(session, user, workflow_id)
+
+
+@router.get("/{workflow_id}/versions", response_model=list[WorkflowVersionPublic])
+async def list_versions(
+    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> list[WorkflowVersionPublic]:
+    workflow = await visible_workflow(session, user, workflow_id)
+    rows = await WorkflowRepository(session).versions(workflow.id)
+    return [WorkflowVersionPublic.model_validate(v) for v in rows]

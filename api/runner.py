@@ -1,0 +1,71 @@
+"""Running the processes: ``headrace dev`` (everything), ``api`` and ``worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+import uvicorn
+
+from api.app import create_app
+from api.devstack import temporal_dev_server
+from api.settings import Settings
+from api.temporal_client import connect_temporal
+from db.migrate import upgrade_to_head
+from worker.main import build_worker, worker_resources
+
+logger = logging.getLogger("headrace")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def _serve_api(settings: Settings) -> None:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def run_worker(settings: Settings) -> None:
+    _configure_logging(settings)
+    client = await connect_temporal(settings)
+    async with worker_resources(settings) as resources:
+        worker = build_worker(client, settings.task_queue, resources)
+        logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        await worker.run()
+
+
+async def run_api(settings: Settings) -> None:
+    _configure_logging(settings)
+    await upgrade_to_head(settings.effective_database_url)
+    await _serve_api(settings)
+
+
+async def run_dev(settings: Settings) -> None:
+    """Temporal dev server (child process), migrations, then API and worker in this process."""
+    _configure_logging(settings)
+    async with temporal_dev_server(
+        settings.data_dir, settings.temporal_address, settings.temporal_ui_port
+    ):
+        await upgrade_to_head(settings.effective_database_url)
+        client = await connect_temporal(settings)
+        async with worker_resources(settings) as resources:
+            worker = build_worker(client, settings.task_queue, resources)
+            worker_task = asyncio.create_task(worker.run())
+            print(
+                f"Headrace is up: {settings.base_url} (dashboard and API), "
+                f"Temporal Web UI: {settings.temporal_ui_base}",
+                flush=True,
+            )
+            try:
+                await _serve_api(settings)  # returns on SIGINT/SIGTERM (uvicorn handles both)
+            finally:
+                await worker.shutdown()
+                with suppress(asyncio.CancelledError):
+                    await worker_task

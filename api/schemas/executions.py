@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from api.schemas.common import PublicModel, RequestModel
+
+ExecutionStatus = Literal[
+    "pending", "running", "waiting", "paused", "completed", "failed", "cancelled"
+]
+
+
+class ExecuteRequest(RequestModel):
+    input_data: Any = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    async_mode: bool = Field(False, description="Answer 202 at once instead of waiting.")
+
+
+class ExecuteResult(PublicModel):
+    execution_id: uuid.UUID
+    status: ExecutionStatus
+    result: Any = None
+    error: str | None = None
+
+
+class StepPublic(PublicModel):
+    id: str
+    status: str
+    attempts: int = 0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    output: Any = None
+    error: str | None = None
+
+
+class ExecutionSummary(PublicModel):
+    id: uuid.UUID
+    workflow_id: uuid.UUID
+    version: int
+    status: ExecutionStatus
+    trigger_type: str
+    trigger_id: uuid.UUID | None
+    parent_execution_id: uuid.UUID | None
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+class ExecutionPublic(ExecutionSummary):
+    input_data: Any
+    output_data: Any
+    steps: list[StepPublic]
+    temporal_workflow_id: str
+    temporal_run_id: str | None
+    temporal_ui_url: str
+    waiting_for: dict[str, Any] = Field(default_factory=dict)
+
+
+class SignalRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    payload: Any = None
+
+
+class ApprovalRequest(RequestModel):
+    comment: str | None = Field(None, max_length=10_000)
+    step_id: str | None = Field(None, description="Which approval, when several wait.")
+
+
+class ActionAccepted(PublicModel):
+    execution_id: uuid.UUID
+    status: str
+    step_id: str | None = None
+
+
+class LogEntry(PublicModel):
+    id: int = Field(validation_alias="seq")
+    type: str
+    step_id: str | None
+    attempt: int | None
+    level: str
+    message: str
+    data: Any
+    ts: datetime

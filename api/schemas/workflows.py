@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from api.schemas.common import PublicModel, RequestModel
+
+WorkflowStatus = Literal["active", "inactive", "archived"]
+
+
+class WorkflowCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    definition: dict[str, Any]
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    status: WorkflowStatus = "active"
+    shared: bool = Field(False, description="Visible to and runnable by every user.")
+
+
+class WorkflowReplace(WorkflowCreate):
+    """``PUT``: the whole workflow again."""
+
+
+class WorkflowPatch(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    definition: dict[str, Any] | None = None
+    triggers: list[dict[str, Any]] | None = None
+    variables: dict[str, Any] | None = None
+    status: WorkflowStatus | None = None
+    shared: bool | None = None
+
+
+class WorkflowPublic(PublicModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    status: str
+    shared: bool
+    version: int
+    definition: dict[str, Any]
+    triggers: list[dict[str, Any]]
+    variables: dict[str, Any]
+    owner_id: uuid.UUID
+    source: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowVersionPublic(PublicModel):
+    workflow_id: uuid.UUID
+    version: int
+    definition: dict[str, Any]
+    created_by: uuid.UUID | None
+    created_at: datetime

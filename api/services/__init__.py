@@ -1,0 +1,1 @@
+"""Services: the API's logic. They own the transaction (``commit``); routes stay thin."""

@@ -1,0 +1,204 @@
+"""Starting runs and reading them back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporal_workflows.validation import validate_input
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
+
+from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
+from api.services.workflows import check_definition, workflow_version
+from api.settings import Settings
+from db.execution_projection import TERMINAL
+from db.models import Execution, User, Workflow
+from db.repositories.executions import ExecutionRepository
+from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
+
+_TEMPORAL_TERMINAL = {
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+}
+# A non-terminal row older than this is checked against Temporal when it is read.
+STALE_AFTER = timedelta(seconds=5)
+
+
+async def start_execution(
+    session: AsyncSession,
+    client: Client,
+    settings: Settings,
+    user: User,
+    workflow: Workflow,
+    *,
+    input_data: Any,
+    variables: dict[str, Any],
+    trigger_type: str = "manual",
+    trigger_id: uuid.UUID | None = None,
+    execution_id: uuid.UUID | None = None,
+) -> Execution:
+    """Validate the input, record the execution, then start its Temporal run."""
+    version = await workflow_version(session, workflow, None)
+    definition = check_definition(version.definition)
+    problems = validate_input(definition, input_data)
+    if problems:
+        errors = [ProblemDetail(p.pointer, p.message, p.code) for p in problems]
+        raise InvalidInput(
+            detail="input_data does not match the workflow's input_schema", errors=errors
+        )
+    execution_id = execution_id or uuid.uuid4()
+    execution = await ExecutionRepository(session).add(
+        Execution(
+            id=execution_id,
+            temporal_workflow_id=str(execution_id),
+            workflow_id=workflow.id,
+            version=version.version,
+            status="pending",
+            input_data=input_data,
+            variables=variables,
+            created_by=user.id,
+            trigger_type=trigger_type,
+            trigger_id=trigger_id,
+        )
+    )
+    await session.commit()
+    run = RunInput(
+        execution_id=str(execution.id),
+        workflow_id=str(workflow.id),
+        version=version.version,
+        definition=definition,
+        input=input_data,
+        variables={**(workflow.variables or {}), **variables},
+        trigger_type=trigger_type,
+        trigger_id=str(trigger_id) if trigger_id else None,
+        created_by=str(user.id),
+    )
+    await _start_run(session, client, settings, execution, run)
+    return execution
+
+
+async def _start_run(
+    session: AsyncSession, client: Client, settings: Settings, execution: Execution, run: RunInput
+) -> None:
+    try:
+        handle = await client.start_workflow(
+            INTERPRETER_WORKFLOW,
+            run,
+            id=execution.temporal_workflow_id,
+            task_queue=settings.task_queue,
+            result_type=RunResult,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            request_eager_start=True,
+        )
+    except RPCError as exc:
+        execution.status, execution.error_message = "failed", f"could not start: {exc.message}"
+        execution.completed_at = datetime.now(UTC)
+        await session.commit()
+        raise UpstreamUnavailable(detail=f"Temporal refused the run: {exc.message}") from exc
+    execution.temporal_run_id = handle.first_execution_run_id or handle.result_run_id
+    await session.commit()
+
+
+async def wait_for_result(
+    session: AsyncSession, client: Client, execution: Execution, timeout: float
+) -> ExecuteResult:
+    """Wait up to ``timeout`` seconds for the run; ``running`` if it is not done by then."""
+    handle = client.get_workflow_handle(execution.temporal_workflow_id, result_type=RunResult)
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout)
+    except TimeoutError:
+        return ExecuteResult(execution_id=execution.id, status="running")
+    except WorkflowFailureError:
+        pass
+    else:
+        return ExecuteResult(execution_id=execution.id, status=result.status, result=result.output)
+    await session.refresh(execution)
+    return ExecuteResult(
+        execution_id=execution.id,
+        status=execution.status,  # type: ignore[arg-type]
+        error=execution.error_message,
+    )
+
+
+async def reconcile(session: AsyncSession, client: Client, execution: Execution) -> None:
+    """Bring a stale, unfinished row in line with Temporal (e.g. a run terminated in its UI)."""
+    if execution.status in TERMINAL or datetime.now(UTC) - execution.updated_at < STALE_AFTER:
+        return
+    try:
+        description = await client.get_workflow_handle(execution.temporal_workflow_id).describe()
+    except RPCError:
+        return
+    status = _TEMPORAL_TERMINAL.get(description.status) if description.status else None
+    if status is None:
+        return
+    await session.refresh(execution)  # the recorder may have finished it meanwhile
+    if execution.status not in TERMINAL:
+        execution.status = status
+        execution.completed_at = description.close_time or datetime.now(UTC)
+        execution.error_message = execution.error_message or f"run ended in Temporal: {status}"
+        await session.commit()
+
+
+def execution_public(
+    execution: Execution, definition: dict[str, Any], settings: Settings
+) -> ExecutionPublic:
+    recorded = execution.steps or {}
+    steps = [
+        StepPublic(id=s["id"], **_step_fields(recorded.get(s["id"]) or {}))
+        for s in definition.get("steps", [])
+        if isinstance(s, dict) and "id" in s
+    ]
+    base = ExecutionPublic.model_validate(
+        {
+            **_columns(execution),
+            "steps": steps,
+            "temporal_ui_url": temporal_ui_url(
+                settings, execution.temporal_workflow_id, execution.temporal_run_id
+            ),
+        }
+    )
+    return base
+
+
+def _step_fields(recorded: dict[str, Any]) -> dict[str, Any]:
+    fields = ("status", "attempts", "started_at", "completed_at", "output", "error")
+    values = {k: recorded[k] for k in fields if k in recorded}
+    values.setdefault("status", "pending")
+    return values
+
+
+def _columns(execution: Execution) -> dict[str, Any]:
+    return {
+        c: getattr(execution, c)
+        for c in (
+            "id",
+            "workflow_id",
+            "version",
+            "status",
+            "trigger_type",
+            "trigger_id",
+            "parent_execution_id",
+            "error_message",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "input_data",
+            "output_data",
+            "temporal_workflow_id",
+            "temporal_run_id",
+        )
+    }
+
+
+def temporal_ui_url(settings: Settings, workflow_id: str, run_id: str | None) -> str:
+    base = f"{settings.temporal_ui_base}/namespaces/{settings.temporal_namespace}/workflows/"
+    return base + workflow_id + (f"/{run_id}/history" if run_id else "")

@@ -1,0 +1,104 @@
+"""Acting on a live run: cancel, deliver an event, approve or reject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import Conflict, PermissionDenied, UpstreamUnavailable
+from api.services.access import is_admin
+from db.execution_projection import TERMINAL
+from db.models import Execution, User, Workflow
+from temporal_workflows.run_types import ApprovalDecision, EventDelivery, RunSnapshot
+
+
+def _ensure_live(execution: Execution) -> None:
+    if execution.status in TERMINAL:
+        raise Conflict(detail=f"Execution {execution.id} has already ended ({execution.status})")
+
+
+def _handle(client: Client, execution: Execution) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(execution.temporal_workflow_id)
+
+
+async def cancel(client: Client, execution: Execution) -> None:
+    _ensure_live(execution)
+    try:
+        await _handle(client, execution).cancel()
+    except RPCError as exc:
+        raise _rpc_problem(exc) from exc
+
+
+async def deliver_event(client: Client, execution: Execution, name: str, payload: Any) -> str:
+    _ensure_live(execution)
+    return await _update(
+        client, execution, "deliver_event", EventDelivery(name=name, payload=payload)
+    )
+
+
+async def decide(
+    client: Client,
+    user: User,
+    workflow: Workflow,
+    execution: Execution,
+    *,
+    approved: bool,
+    comment: str | None,
+    step_id: str | None,
+) -> str:
+    """Approve or reject: the owner, an admin, or someone in the step's ``approvers``."""
+    _ensure_live(execution)
+    snapshot = await snapshot_of(client, execution)
+    waiting = {
+        sid: w
+        for sid, w in snapshot.waiting_for.items()
+        if w.get("kind") == "approval" and (step_id is None or sid == step_id)
+    }
+    if not waiting:
+        raise Conflict(detail="No step of this execution is waiting for an approval")
+    target, info = next(iter(waiting.items()))
+    approvers = [a.lower() for a in info.get("approvers") or []]
+    allowed = is_admin(user) or workflow.owner_id == user.id or user.email.lower() in approvers
+    if not allowed:
+        raise PermissionDenied(detail=f"You are not an approver of step {target}")
+    decision = ApprovalDecision(approved=approved, by=user.email, comment=comment, step_id=target)
+    return await _update(client, execution, "decide_approval", decision)
+
+
+async def snapshot_of(client: Client, execution: Execution) -> RunSnapshot:
+    try:
+        snapshot: RunSnapshot = await _handle(client, execution).query(
+            "state", result_type=RunSnapshot
+        )
+    except WorkflowQueryFailedError as exc:
+        raise UpstreamUnavailable(detail=f"The run could not answer: {exc.message}") from exc
+    except RPCError as exc:
+        raise _rpc_problem(exc) from exc
+    return snapshot
+
+
+async def _update(client: Client, execution: Execution, name: str, arg: Any) -> str:
+    try:
+        result: str = await _handle(client, execution).execute_update(name, arg, result_type=str)
+    except WorkflowUpdateFailedError as exc:
+        reason = exc.cause.message if hasattr(exc.cause, "message") else str(exc.cause)
+        raise Conflict(detail=str(reason)) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise UpstreamUnavailable(detail="The run did not answer in time") from exc
+    except RPCError as exc:
+        raise _rpc_problem(exc) from exc
+    return result
+
+
+def _rpc_problem(exc: RPCError) -> Conflict | UpstreamUnavailable:
+    if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+        return Conflict(detail=f"The run is not running: {exc.message}")
+    return UpstreamUnavailable(detail=f"Temporal: {exc.message}")

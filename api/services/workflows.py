@@ -1,0 +1,137 @@
+"""Workflows: validated definitions, versions on every definition change, ownership."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporal_workflows.validation import DefinitionInvalid, validate_definition
+
+from api.errors import InvalidInput, PermissionDenied, ProblemDetail, not_found
+from api.problems import json_pointer
+from api.schemas.triggers import triggers_adapter
+from api.schemas.workflows import WorkflowCreate, WorkflowPatch
+from api.services.access import editable_workflow, visibility_filter
+from db.models import User, Workflow, WorkflowVersion
+from db.repositories.workflows import WorkflowFilter, WorkflowRepository
+from temporal_workflows.definition import WorkflowDefinition
+
+
+def check_definition(raw: dict[str, Any], *, pointer: str = "/definition") -> WorkflowDefinition:
+    """Parse and validate a definition; every problem becomes a 422 entry under ``pointer``."""
+    try:
+        return validate_definition(raw)
+    except DefinitionInvalid as exc:
+        errors = [ProblemDetail(pointer + p.pointer, p.message, p.code) for p in exc.problems]
+        raise InvalidInput(detail=_summary(errors), errors=errors) from exc
+
+
+def check_triggers(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        parsed = triggers_adapter.validate_python(raw)
+    except ValidationError as exc:
+        errors = [
+            ProblemDetail(
+                "/triggers"
+                + json_pointer(
+                    list(e["loc"])[:2] + [p for p in list(e["loc"])[2:] if isinstance(p, str | int)]
+                ),
+                e["msg"],
+                e["type"],
+            )
+            for e in exc.errors()
+        ]
+        raise InvalidInput(detail=_summary(errors), errors=errors) from exc
+    return [t.model_dump(exclude_none=True) for t in parsed]
+
+
+def _summary(errors: list[ProblemDetail]) -> str:
+    shown = "; ".join(f"{e.pointer}: {e.detail}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return f"{len(errors)} problem(s): {shown}{more}"
+
+
+async def create_workflow(session: AsyncSession, owner: User, data: WorkflowCreate) -> Workflow:
+    if owner.role not in ("admin", "developer"):
+        raise PermissionDenied(detail="Only developers and admins create workflows")
+    check_definition(data.definition)
+    triggers = check_triggers(data.triggers)
+    repo = WorkflowRepository(session)
+    workflow = await repo.add(
+        Workflow(
+            owner_id=owner.id,
+            name=data.name,
+            description=data.description,
+            status=data.status,
+            shared=data.shared,
+            definition=data.definition,
+            variables=data.variables,
+            triggers=triggers,
+            version=1,
+        )
+    )
+    await repo.add_version(
+        WorkflowVersion(
+            workflow_id=workflow.id, version=1, definition=data.definition, created_by=owner.id
+        )
+    )
+    await session.commit()
+    return workflow
+
+
+async def update_workflow(
+    session: AsyncSession, user: User, workflow_id: uuid.UUID, data: WorkflowPatch
+) -> Workflow:
+    """Apply the given fields; a changed definition becomes a new version."""
+    workflow = await editable_workflow(session, user, workflow_id)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("definition") is not None:
+        check_definition(changes["definition"])
+    if changes.get("triggers") is not None:
+        changes["triggers"] = check_triggers(changes["triggers"])
+    new_definition = changes.pop("definition", None)
+    for name, value in changes.items():
+        if value is not None:
+            setattr(workflow, name, value)
+    if new_definition is not None and new_definition != workflow.definition:
+        workflow.version += 1
+        workflow.definition = new_definition
+        await WorkflowRepository(session).add_version(
+            WorkflowVersion(
+                workflow_id=workflow.id,
+                version=workflow.version,
+                definition=new_definition,
+                created_by=user.id,
+            )
+        )
+    await session.commit()
+    return workflow
+
+
+async def list_workflows(
+    session: AsyncSession, user: User, *, status: str | None, q: str | None, limit: int, offset: int
+) -> tuple[Sequence[Workflow], int]:
+    base = visibility_filter(user)
+    flt = WorkflowFilter(
+        owner_id=base.owner_id, include_shared=base.include_shared, status=status, q=q
+    )
+    return await WorkflowRepository(session).page(flt, limit=limit, offset=offset)
+
+
+async def delete_workflow(session: AsyncSession, user: User, workflow_id: uuid.UUID) -> None:
+    workflow = await editable_workflow(session, user, workflow_id)
+    await WorkflowRepository(session).delete(workflow)
+    await session.commit()
+
+
+async def workflow_version(
+    session: AsyncSession, workflow: Workflow, version: int | None
+) -> WorkflowVersion:
+    number = workflow.version if version is None else version
+    found = await WorkflowRepository(session).version(workflow.id, number)
+    if found is None:
+        raise not_found(f"Version {number} of workflow", workflow.id)
+    return found

@@ -1,0 +1,157 @@
+"""Headrace configuration: one pydantic-settings class read from ``HEADRACE_*`` variables.
+
+Fields are grouped by section (server, storage, Temporal, security, limits) in the order a
+reader of ``.env.example`` would look for them. The object is built by :func:`get_settings`
+(or directly in tests), never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "production", "test"]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot be used to start a process."""
+
+
+class Settings(BaseSettings):
+    """Every ``HEADRACE_*`` setting of the product."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADRACE_", extra="ignore")
+
+    # --- process -----------------------------------------------------------------------
+    environment: Environment = Field(
+        "production",
+        description="`dev` for `headrace dev`, `production` for `headrace api`/`worker`.",
+    )
+    data_dir: Path = Field(
+        Path(".headrace"),
+        description="Where `headrace dev` keeps its SQLite files, secret key and artifacts.",
+    )
+    host: str = Field("127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(8000, description="Port of the API, dashboard and webhooks.")
+    public_url: str | None = Field(
+        None, description="Base URL users reach the API at (for webhook URLs); default host:port."
+    )
+    log_level: str = Field("INFO", description="Root log level.")
+    log_format: Literal["text", "json"] | None = Field(
+        None, description="`json` (default in production) or `text` (default in dev)."
+    )
+
+    # --- storage ----------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL; default SQLite in the data dir "
+        "(production: postgresql+asyncpg://…).",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for the event bus and rate limits; unset: in-process bus."
+    )
+    s3_endpoint: str | None = Field(
+        None, description="S3/MinIO endpoint (host:port or URL); unset: artifacts on local disk."
+    )
+    s3_access_key: str | None = Field(None, description="S3 access key.")
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key.")
+    s3_bucket: str = Field("headrace", description="Bucket for artifacts and large outputs.")
+    s3_secure: bool | None = Field(
+        None, description="Use TLS to S3; default from the endpoint's scheme (http → false)."
+    )
+
+    # --- Temporal ---------------------------------------------------------------------
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("default", description="Temporal namespace.")
+    task_queue: str = Field("headrace", description="Task queue of the interpreter and steps.")
+    temporal_ui_port: int = Field(8233, description="Port of the dev server's Web UI.")
+    temporal_ui_url: str | None = Field(
+        None, description="Base URL of the Temporal Web UI for links; default dev UI port."
+    )
+    temporal_tls: bool = Field(False, description="Connect to Temporal with TLS.")
+    temporal_tls_cert: Path | None = Field(None, description="Client certificate (mTLS).")
+    temporal_tls_key: Path | None = Field(None, description="Client private key (mTLS).")
+    temporal_tls_ca: Path | None = Field(None, description="CA bundle of the server.")
+    temporal_api_key: SecretStr | None = Field(
+        None, description="API key for Temporal Cloud (implies TLS)."
+    )
+
+    # --- security ---------------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None, description="Signs JWTs and derives the key that encrypts credentials at rest."
+    )
+    access_token_minutes: int = Field(15, description="Lifetime of an access token.")
+    refresh_token_days: int = Field(7, description="Lifetime of a refresh token.")
+    admin_email: str | None = Field(None, description="Admin created or updated at start.")
+    admin_password: SecretStr | None = Field(None, description="Password of that admin.")
+    allow_private_networks: bool | None = Field(
+        None,
+        description="Let `http` steps reach loopback/private addresses "
+        "(default: true in dev, false in production).",
+    )
+
+    # --- limits -----------------------------------------------------------------------
+    sync_wait: float = Field(30.0, description="Seconds a synchronous execute waits.")
+    inline_limit: int = Field(
+        256 * KIB, description="Step outputs above this size go to object storage."
+    )
+    max_body: int = Field(10 * MIB, description="Largest accepted request body, in bytes.")
+
+    @model_validator(mode="after")
+    def _refuse_missing_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key is None:
+            raise SettingsError(
+                "HEADRACE_SECRET_KEY is not set: production processes refuse to start without "
+                "it (it signs tokens and encrypts credentials). Generate one with "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
+            )
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 16:
+            raise SettingsError("HEADRACE_SECRET_KEY must be at least 16 characters long.")
+        return self
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'headrace.db').resolve()}"
+
+    @property
+    def private_networks_allowed(self) -> bool:
+        if self.allow_private_networks is not None:
+            return self.allow_private_networks
+        return self.environment != "production"
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
+
+    @property
+    def temporal_ui_base(self) -> str:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.temporal_ui_port}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def signing_key(self) -> str:
+        if self.secret_key is None:
+            raise SettingsError("HEADRACE_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""Connecting to Temporal, shared by the API and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from api.errors import UpstreamUnavailable
+from api.settings import Settings
+
+
+def _tls_config(settings: Settings) -> TLSConfig | bool:
+    if not (settings.temporal_tls or settings.temporal_api_key):
+        return False
+    read = lambda path: path.read_bytes() if path else None  # noqa: E731
+    if settings.temporal_tls_cert or settings.temporal_tls_ca:
+        return TLSConfig(
+            server_root_ca_cert=read(settings.temporal_tls_ca),
+            client_cert=read(settings.temporal_tls_cert),
+            client_private_key=read(settings.temporal_tls_key),
+        )
+    return True
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    """Connect with the project's data converter and the configured TLS / API key."""
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=_tls_config(settings),
+        api_key=api_key,
+    )
+
+
+class TemporalGateway:
+    """A lazily connected, shared Temporal client: the API starts even if Temporal is down."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(connect_temporal(self._settings), 10)
+                except (RuntimeError, TimeoutError, OSError) as exc:
+                    raise UpstreamUnavailable(
+                        detail=f"Temporal at {self._settings.temporal_address} is unreachable"
+                    ) from exc
+            return self._client

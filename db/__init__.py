@@ -1,0 +1,1 @@
+"""Headrace's metadata store: SQLAlchemy models, repositories and Alembic migrations."""

@@ -1,0 +1,179 @@
+"""The metadata tables. Temporal owns run state; these rows describe and index it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, JSONType, TimestampedModel, utcnow
+
+
+class User(TimestampedModel):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiKey(TimestampedModel):
+    __tablename__ = "api_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), index=True)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    permissions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Workflow(TimestampedModel):
+    __tablename__ = "workflows"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    triggers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+
+    __table_args__ = (Index("ix_workflows_owner_created", "owner_id", "created_at"),)
+
+
+class WorkflowVersion(Base):
+    __tablename__ = "workflow_versions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workflow_id", "version"),)
+
+
+class Execution(TimestampedModel):
+    __tablename__ = "executions"
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    input_data: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    output_data: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    steps: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    temporal_workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
+    temporal_run_id: Mapped[str | None] = mapped_column(String(64))
+    trigger_id: Mapped[uuid.UUID | None]
+    trigger_type: Mapped[str] = mapped_column(String(20), default="manual")
+    parent_execution_id: Mapped[uuid.UUID | None]
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_executions_workflow_created", "workflow_id", "created_at"),
+        Index("ix_executions_status_created", "status", "created_at"),
+        Index("ix_executions_created", "created_at"),
+    )
+
+
+class ExecutionLog(Base):
+    """One event of an execution; ``seq`` is the per-execution monotonic SSE id."""
+
+    __tablename__ = "execution_logs"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    # Who emitted it and where (workflow event n, or activity attempt m's event n): a retried
+    # delivery of the same event is recognised and not stored twice.
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    step_id: Mapped[str | None] = mapped_column(String(200))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("execution_id", "seq"),
+        UniqueConstraint("execution_id", "dedupe_key"),
+        Index("ix_execution_logs_execution_type", "execution_id", "type"),
+    )
+
+
+class Trigger(TimestampedModel):
+    __tablename__ = "triggers"
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+
+class Webhook(TimestampedModel):
+    __tablename__ = "webhooks"
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    trigger_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("triggers.id", ondelete="CASCADE")
+    )
+    url_path: Mapped[str] = mapped_column(String(200), unique=True)
+    method: Mapped[str] = mapped_column(String(10), default="POST")
+    event_type: Mapped[str] = mapped_column(String(200), default="webhook")
+    auth_type: Mapped[str] = mapped_column(String(20), default="none")
+    auth_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Integration(TimestampedModel):
+    __tablename__ = "integrations"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+
+
+class Secret(TimestampedModel):
+    __tablename__ = "secrets"
+
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    value_encrypted: Mapped[str] = mapped_column(Text)

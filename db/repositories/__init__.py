@@ -1,0 +1,1 @@
+"""Repositories: queries over one session. They ``flush()``; the caller owns the transaction."""

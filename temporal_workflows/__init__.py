@@ -1,0 +1,1 @@
+"""Headrace's Temporal side: the definition model, its validation and the interpreter."""

@@ -1,0 +1,89 @@
+"""Workflow-side event emission: ordered batches delivered by one local activity at a time.
+
+Emitting never blocks a step: events queue in memory (they are part of the workflow's
+deterministic state, so a replay rebuilds them) and a single pump delivers them in order.
+The local activity retries until the database answers; ``flush`` waits for delivery before
+the run ends, so a finished run has all of its events stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInput
+
+RECORD_EVENTS_ACTIVITY = "record_events"
+_DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
+)
+
+
+class EventEmitter:
+    def __init__(self, run: RunInput) -> None:
+        self._run = run
+        self._pending: list[EventRecord] = []
+        self._count = 0
+        self._in_flight = False
+        self._sent_first = False
+        self._pump: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._pump = asyncio.create_task(self._deliver_forever())
+
+    def emit(
+        self,
+        type_: str,
+        *,
+        step_id: str | None = None,
+        attempt: int | None = None,
+        level: str = "info",
+        message: str = "",
+        data: Any = None,
+    ) -> None:
+        self._count += 1
+        self._pending.append(
+            EventRecord(
+                type=type_,
+                dedupe_key=f"wf:{self._count}",
+                step_id=step_id,
+                attempt=attempt,
+                level=level,
+                message=message,
+                data=data,
+                ts=workflow.now(),
+            )
+        )
+
+    async def flush(self) -> None:
+        await workflow.wait_condition(lambda: not self._pending and not self._in_flight)
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._pump is not None:
+            self._pump.cancel()
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._pending))
+            batch, self._pending = self._pending, []
+            self._in_flight = True
+            try:
+                await workflow.execute_local_activity(
+                    RECORD_EVENTS_ACTIVITY,
+                    RecordEventsInput(
+                        execution_id=self._run.execution_id,
+                        events=batch,
+                        run=None if self._sent_first else self._run,
+                    ),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_DELIVERY_RETRY,
+                    summary=f"events {batch[0].dedupe_key}…{batch[-1].dedupe_key}",
+                )
+                self._sent_first = True
+            finally:
+                self._in_flight = False

@@ -1,0 +1,373 @@
+"""Templates in definitions: ``{{ expr }}`` evaluated with Jinja's immutable sandbox.
+
+Rules (docs/expressions.md has the user's version):
+
+* a string that is exactly one ``{{ expr }}`` (whitespace around allowed) becomes the
+  expression's value with its JSON type; any other string with ``{{ }}`` is text, each
+  expression rendered (None → ``""``, booleans → ``true``/``false``, lists/dicts → JSON);
+  dicts and lists are evaluated value by value (keys are literal); other values pass through;
+* a missing name, key or index is a :class:`~temporal_workflows.sandbox.MissingValue`:
+  ``a.b.c | default(1)`` and ``a.b is defined`` work, but a result that is missing, or an
+  operation on a missing value, raises :class:`ExpressionError` naming the missing path;
+* evaluation is deterministic and bounded (see :mod:`temporal_workflows.sandbox`);
+* ``secrets.<name>`` gives a marker string unless real secrets are in the context (see
+  :mod:`temporal_workflows.secret_markers`).
+
+Compiled expressions are cached by source, so a template is compiled once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Undefined
+from jinja2.environment import TemplateExpression
+from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
+
+from temporal_workflows.sandbox import (
+    ENVIRONMENT,
+    ExpressionLimitError,
+    render_text,
+    to_json_value,
+)
+from temporal_workflows.secret_markers import (
+    SECRET_MARKER_PREFIX,
+    SECRET_MARKER_SUFFIX,
+    SecretReferences,
+    contains_secret_markers,
+    redact_secrets,
+    substitute_secret_markers,
+)
+from temporal_workflows.template_analysis import (
+    Path,
+    analyse,
+    expression_problems,
+    referenced_names,
+    referenced_steps,
+    template_problems,
+    uses_dynamic_step_reference,
+)
+from temporal_workflows.templates import (
+    TemplateSyntaxProblem,
+    expression_source,
+    split_template,
+    whole_expression,
+)
+
+__all__ = [
+    "CONTEXT_NAMES",
+    "SECRET_MARKER_PREFIX",
+    "SECRET_MARKER_SUFFIX",
+    "ExpressionError",
+    "UnknownSecretError",
+    "build_context",
+    "contains_secret_markers",
+    "evaluate",
+    "evaluate_condition",
+    "evaluate_expression",
+    "expression_problems",
+    "redact_secrets",
+    "referenced_names",
+    "referenced_steps",
+    "resolve_secret_markers",
+    "template_problems",
+    "uses_dynamic_step_reference",
+]
+
+CONTEXT_NAMES = frozenset(
+    {"input", "vars", "steps", "item", "index", "output", "execution", "workflow", "secrets"}
+)
+_UNSET: Any = object()
+
+
+class ExpressionError(Exception):
+    """A template could not be parsed or evaluated.
+
+    Attributes:
+        message: What went wrong, for users.
+        expression: The expression source (or whole template string) concerned.
+        location: Where the template sits, e.g. ``steps.vip.with.discount``.
+    """
+
+    def __init__(self, message: str, *, expression: str = "", location: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.expression = expression
+        self.location = location
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        shown = self.expression.strip()
+        if shown and "{{" not in shown:
+            shown = f"{{{{ {shown} }}}}"
+        what = f" (in {shown})" if shown else ""
+        return f"{where}{self.message}{what}"
+
+
+class UnknownSecretError(ExpressionError, KeyError):
+    """A secret marker names a secret that does not exist."""
+
+
+@dataclass(frozen=True)
+class _Expression:
+    source: str
+    run: TemplateExpression
+    paths: tuple[Path, ...]  # static access paths, to name what is missing in errors
+
+
+@lru_cache(maxsize=8192)
+def _compile(source: str) -> _Expression:
+    analysis = analyse(source)
+    return _Expression(
+        source, ENVIRONMENT.compile_expression(source, undefined_to_none=False), analysis.paths
+    )
+
+
+@lru_cache(maxsize=4096)
+def _compile_text(text: str) -> tuple[str | _Expression, ...]:
+    """A template string as its literal parts and compiled expressions."""
+    return tuple(
+        _compile(segment.text) if segment.is_expression else segment.text
+        for segment in split_template(text)
+    )
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def evaluate(value: Any, context: Mapping[str, Any], *, location: str = "") -> Any:
+    """Evaluate every template inside ``value``.
+
+    Args:
+        value: A JSON-like value: strings are templates, dicts and lists are walked.
+        context: The names expressions see, usually from :func:`build_context`.
+        location: Where ``value`` sits, for error messages (``steps.vip.with``).
+
+    Returns:
+        A new JSON-safe value; values without templates are returned as they are.
+
+    Raises:
+        ExpressionError: If a template does not parse, fails, or yields a missing value.
+    """
+    if isinstance(value, str):
+        return _evaluate_string(value, context, location) if "{{" in value else value
+    if isinstance(value, dict):
+        return {
+            key: evaluate(item, context, location=_child(location, key))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            evaluate(item, context, location=f"{location}[{i}]") for i, item in enumerate(value)
+        ]
+    return value
+
+
+def evaluate_expression(expr: str, context: Mapping[str, Any], *, location: str = "") -> Any:
+    """Evaluate one expression, written ``"{{ x }}"`` or bare ``"x"``, to its JSON value.
+
+    Raises:
+        ExpressionError: As :func:`evaluate`, and if ``expr`` mixes text and templates.
+    """
+    try:
+        source = expression_source(expr)
+    except TemplateSyntaxProblem as exc:
+        raise ExpressionError(str(exc), expression=expr, location=location) from None
+    return _value(_compiled(source, location), context, location)
+
+
+def evaluate_condition(expr: str, context: Mapping[str, Any], *, location: str = "") -> bool:
+    """Evaluate a ``when``/``until`` expression (``"{{ x }}"`` or bare ``"x"``) to a bool.
+
+    The value is coerced with Python truthiness: ``0``, ``""``, ``[]``, ``{}`` and null are
+    false.
+
+    Raises:
+        ExpressionError: As :func:`evaluate_expression`.
+    """
+    return bool(evaluate_expression(expr, context, location=location))
+
+
+def _evaluate_string(text: str, context: Mapping[str, Any], location: str) -> Any:
+    try:
+        source = whole_expression(text)
+        if source is not None:
+            return _value(_compiled(source, location), context, location)
+        parts = _compile_text(text)
+    except TemplateSyntaxProblem as exc:
+        raise ExpressionError(str(exc), expression=text, location=location) from None
+    except TemplateSyntaxError as exc:
+        raise _syntax_error(exc, text, location) from None
+    return "".join(
+        part if isinstance(part, str) else _render(part, context, location) for part in parts
+    )
+
+
+def _compiled(source: str, location: str) -> _Expression:
+    try:
+        return _compile(source)
+    except TemplateSyntaxError as exc:
+        raise _syntax_error(exc, source, location) from None
+
+
+def _render(expression: _Expression, context: Mapping[str, Any], location: str) -> str:
+    result = _run(expression, context, location)
+    try:
+        return render_text(result)
+    except Exception as exc:  # one funnel: users get an ExpressionError, never a crash
+        raise _runtime_error(exc, expression, context, location) from None
+
+
+def _value(expression: _Expression, context: Mapping[str, Any], location: str) -> Any:
+    result = _run(expression, context, location)
+    try:
+        return to_json_value(result)
+    except Exception as exc:
+        raise _runtime_error(exc, expression, context, location) from None
+
+
+def _run(expression: _Expression, context: Mapping[str, Any], location: str) -> Any:
+    try:
+        result = expression.run(context)
+    except Exception as exc:
+        raise _runtime_error(exc, expression, context, location) from None
+    if isinstance(result, Undefined):
+        raise _missing_error(expression, context, location)
+    return result
+
+
+def _runtime_error(
+    exc: Exception, expression: _Expression, context: Mapping[str, Any], location: str
+) -> ExpressionError:
+    if isinstance(exc, UndefinedError):
+        return _missing_error(expression, context, location)
+    if isinstance(exc, ExpressionLimitError):
+        message = f"too much work: {exc}"
+    elif isinstance(exc, SecurityError):
+        message = f"not allowed: {exc}"
+    elif isinstance(exc, TemplateError | TypeError | ValueError | ArithmeticError | LookupError):
+        message = str(exc) or type(exc).__name__
+    elif isinstance(exc, RecursionError):
+        message = "the value is nested too deeply"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return ExpressionError(message, expression=expression.source, location=location)
+
+
+def _missing_error(
+    expression: _Expression, context: Mapping[str, Any], location: str
+) -> ExpressionError:
+    path = _first_missing_path(expression.paths, context)
+    what = f"{_format_path(path)!r} is undefined" if path else "the value is undefined"
+    return ExpressionError(
+        f"{what}; give a fallback with '| default(...)' if it may be absent",
+        expression=expression.source,
+        location=location,
+    )
+
+
+def _first_missing_path(paths: Iterable[Path], context: Mapping[str, Any]) -> Path:
+    for path in paths:
+        value: Any = context.get(str(path[0]), _UNSET)
+        if value is _UNSET:
+            return path[:1]
+        for index, segment in enumerate(path[1:], start=2):
+            value = (
+                ENVIRONMENT.getattr(value, segment)
+                if isinstance(segment, str)
+                else ENVIRONMENT.getitem(value, segment)
+            )
+            if isinstance(value, Undefined):
+                return path[:index]
+    return ()
+
+
+def _format_path(path: Path) -> str:
+    text = str(path[0])
+    for segment in path[1:]:
+        if isinstance(segment, str) and segment.isidentifier():
+            text += f".{segment}"
+        else:
+            text += f"[{segment!r}]"
+    return text
+
+
+def _child(location: str, key: object) -> str:
+    name = str(key)
+    if name.isidentifier():
+        return f"{location}.{name}" if location else name
+    return f"{location}[{name!r}]"
+
+
+def _syntax_error(exc: TemplateSyntaxError, source: str, location: str) -> ExpressionError:
+    return ExpressionError(f"cannot parse: {exc.message}", expression=source, location=location)
+
+
+# --- context and secrets -----------------------------------------------------------------
+
+
+def build_context(
+    *,
+    input: Any,
+    vars: Mapping[str, Any],
+    steps: Mapping[str, Mapping[str, Any]],
+    execution_id: str,
+    workflow_id: str,
+    item: Any = _UNSET,
+    index: Any = _UNSET,
+    output: Any = _UNSET,
+    secrets: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The names templates see.
+
+    Args:
+        input: The run's input.
+        vars: Definition variables overlaid with the run's.
+        steps: Step id → ``{"output", "status", "error"}`` (missing keys read as null).
+        execution_id: Exposed as ``execution.id``.
+        workflow_id: Exposed as ``workflow.id``.
+        item: The current element inside ``foreach`` (omit elsewhere).
+        index: The current element's position inside ``foreach``.
+        output: The last attempt's output, inside ``until``.
+        secrets: Real secret values (activity side only). Without them ``secrets.<name>``
+            evaluates to a marker, resolved later by :func:`resolve_secret_markers`.
+    """
+    context: dict[str, Any] = {
+        "input": input,
+        "vars": vars,
+        "steps": {
+            sid: {"output": None, "status": None, "error": None, **state}
+            for sid, state in steps.items()
+        },
+        "execution": {"id": execution_id},
+        "workflow": {"id": workflow_id},
+        "secrets": SecretReferences() if secrets is None else secrets,
+    }
+    for name, value in (("item", item), ("index", index), ("output", output)):
+        if value is not _UNSET:
+            context[name] = value
+    return context
+
+
+def resolve_secret_markers(value: Any, lookup: Callable[[str], str], *, location: str = "") -> Any:
+    """Replace the secret markers inside ``value`` with the secrets' values (activity side).
+
+    Args:
+        value: An evaluated JSON-like value (dicts, lists, strings).
+        lookup: Gives a secret's value by name; raises ``KeyError`` if there is none.
+        location: Where ``value`` comes from, for the error message.
+
+    Raises:
+        UnknownSecretError: (an :class:`ExpressionError` and a ``KeyError``) for a secret
+            that does not exist.
+    """
+    try:
+        return substitute_secret_markers(value, lookup)
+    except KeyError as exc:
+        name = exc.args[0] if exc.args else "?"
+        raise UnknownSecretError(
+            f"there is no secret named {name!r}", expression=f"secrets.{name}", location=location
+        ) from None

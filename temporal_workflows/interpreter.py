@@ -1,0 +1,450 @@
+"""The interpreter: one generic Temporal workflow that runs any validated definition.
+
+Each step is a task that waits for its dependencies, decides whether to run (``when``, or
+"all dependencies completed"), then runs: pure steps in the workflow itself, I/O steps as
+activities named after the step. A failing step with ``on_error: fail`` cancels its running
+siblings (a TaskGroup) and fails the run; ``continue`` lets the run go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_workflows.definition import StepDefinition, WorkflowDefinition
+    from temporal_workflows.durations import parse_duration
+    from temporal_workflows.event_emitter import EventEmitter
+    from temporal_workflows.expressions import (
+        ExpressionError,
+        build_context,
+        evaluate,
+        evaluate_condition,
+    )
+    from temporal_workflows.retry import retry_policy, step_timeout
+    from temporal_workflows.run_types import (
+        INTERPRETER_WORKFLOW,
+        ApprovalDecision,
+        ChildDefinition,
+        ChildDefinitionInput,
+        EventDelivery,
+        RunInput,
+        RunResult,
+        RunSnapshot,
+        StepOutcome,
+        StepState,
+    )
+    from temporal_workflows.waits import Waiter, Waits, WaitTimedOut
+
+DEFAULT_FOREACH_CONCURRENCY = 10
+DEFAULT_MAX_ITERATIONS = 100
+
+
+class StepError(Exception):
+    """A step ended in failure; ``error_type`` is what the definition's handlers see."""
+
+    def __init__(self, message: str, error_type: str = "StepFailed", attempts: int = 1) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.attempts = attempts
+
+
+class RunFailed(Exception):
+    def __init__(self, step_id: str, message: str) -> None:
+        super().__init__(f"step {step_id} failed: {message}")
+        self.step_id = step_id
+
+
+@workflow.defn(name=INTERPRETER_WORKFLOW)
+class HeadraceRun:
+    def __init__(self) -> None:
+        self._status = "pending"
+        self._steps: dict[str, StepState] = {}
+        self._ended: dict[str, asyncio.Event] = {}
+        self._waits = Waits()
+        self._emitter: EventEmitter | None = None
+        self._aborting = False
+
+    # --- queries and updates -----------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> RunSnapshot:
+        return RunSnapshot(
+            status=self._status,
+            steps=self._steps,  # type: ignore[arg-type]
+            waiting_for=self._waits.describe(),
+        )
+
+    @workflow.update(name="deliver_event")
+    def deliver_event(self, delivery: EventDelivery) -> str:
+        return self._waits.deliver(delivery)
+
+    @deliver_event.validator
+    def _check_event(self, delivery: EventDelivery) -> None:
+        if self._waits.event_waiter(delivery.name) is None:
+            raise ValueError(f"no step is waiting for event {delivery.name!r}")
+
+    @workflow.update(name="decide_approval")
+    def decide_approval(self, decision: ApprovalDecision) -> str:
+        return self._waits.decide(decision)
+
+    @decide_approval.validator
+    def _check_approval(self, decision: ApprovalDecision) -> None:
+        if self._waits.approval_waiter(decision.step_id) is None:
+            raise ValueError("no step is waiting for an approval")
+
+    # --- the run -----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunResult:
+        self._run = run
+        self._vars = {**run.definition.variables, **run.variables}
+        self._steps = {s.id: StepState() for s in run.definition.steps}
+        self._ended = {s.id: asyncio.Event() for s in run.definition.steps}
+        self._emitter = emitter = EventEmitter(run)
+        emitter.start()
+        self._status = "running"
+        emitter.emit("execution.started", data={"input": run.input, "version": run.version})
+        try:
+            async with asyncio.TaskGroup() as group:
+                for step in run.definition.steps:
+                    group.create_task(self._run_node(step))
+            output = self._final_output(run.definition)
+        except* RunFailed as failure:
+            first = failure.exceptions[0]
+            await self._finish("failed", error=str(first))
+            raise ApplicationError(str(first), type="RunFailed", non_retryable=True) from None
+        except* asyncio.CancelledError:
+            await self._finish("cancelled", error="cancelled")
+            raise
+        await self._finish("completed", output=output)
+        return RunResult(status="completed", output=output)
+
+    async def _finish(self, status: str, *, output: Any = None, error: str | None = None) -> None:
+        assert self._emitter is not None
+        self._status = status
+        data = {"output": output} if status == "completed" else {"error": error}
+        self._emitter.emit(
+            f"execution.{status}", data=data, level="error" if status == "failed" else "info"
+        )
+        await self._emitter.close()
+
+    def _final_output(self, definition: WorkflowDefinition) -> Any:
+        if definition.output is None:
+            return {sid: s.output for sid, s in self._steps.items() if s.status == "completed"}
+        try:
+            return evaluate(definition.output, self._context(), location="output")
+        except ExpressionError as exc:
+            raise RunFailed("output", str(exc)) from exc
+
+    def _context(self, **extra: Any) -> dict[str, Any]:
+        steps = {
+            sid: {"output": s.output, "status": s.status, "error": s.error}
+            for sid, s in self._steps.items()
+        }
+        return build_context(
+            input=self._run.input,
+            vars=self._vars,
+            steps=steps,
+            execution_id=self._run.execution_id,
+            workflow_id=self._run.workflow_id,
+            **extra,
+        )
+
+    # --- one node of the DAG ------------------------------------------------------------
+
+    async def _run_node(self, step: StepDefinition) -> None:
+        for dependency in step.depends_on:
+            await self._ended[dependency].wait()
+        if self._aborting:
+            return
+        try:
+            if self._should_run(step):
+                await self._run_step(step)
+            else:
+                self._mark(step.id, "skipped")
+        except StepError as error:  # `when` itself could not be evaluated
+            self._fail_step(step, error)
+        finally:
+            self._ended[step.id].set()
+
+    def _should_run(self, step: StepDefinition) -> bool:
+        if step.when is None:
+            return all(self._steps[d].status == "completed" for d in step.depends_on)
+        try:
+            return evaluate_condition(step.when, self._context(), location=f"steps.{step.id}.when")
+        except ExpressionError as exc:
+            raise StepError(str(exc), "ExpressionError") from exc
+
+    async def _run_step(self, step: StepDefinition) -> None:
+        self._mark(step.id, "running", attempts=1)
+        try:
+            output = await self._execute(step)
+        except StepError as error:
+            self._fail_step(step, error)
+            return
+        self._mark(step.id, "completed", output=output)
+
+    def _fail_step(self, step: StepDefinition, error: StepError) -> None:
+        if step.on_error == "fail":
+            self._aborting = True  # dependents must not start (or be skipped) meanwhile
+        self._mark(
+            step.id,
+            "failed",
+            error=str(error),
+            attempts=error.attempts,
+            error_type=error.error_type,
+        )
+        if step.on_error == "fail":
+            raise RunFailed(step.id, str(error))
+
+    def _mark(
+        self,
+        step_id: str,
+        status: str,
+        *,
+        output: Any = None,
+        error: str | None = None,
+        attempts: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        assert self._emitter is not None
+        state = self._steps[step_id]
+        state.status = status  # type: ignore[assignment]
+        now = workflow.now()
+        if attempts is not None:
+            state.attempts = max(state.attempts, attempts)
+        if status == "running":
+            state.started_at = now
+        elif status in ("completed", "failed", "skipped"):
+            state.completed_at = now
+        state.output, state.error = output, error
+        data: dict[str, Any] = {}
+        if status == "completed":
+            data["output"] = output
+        if error is not None:
+            data["error"], data["error_type"] = error, error_type
+        event = {"running": "step.started", "waiting": "execution.waiting"}.get(
+            status, f"step.{status}"
+        )
+        self._emitter.emit(
+            event,
+            step_id=step_id,
+            attempt=state.attempts or None,
+            data=data,
+            level="error" if status == "failed" else "info",
+        )
+
+    # --- executing a step: foreach / until / one call --------------------------------------
+
+    async def _execute(self, step: StepDefinition) -> Any:
+        if step.foreach is not None:
+            return await self._foreach(step)
+        return await self._until(step, self._context())
+
+    async def _foreach(self, step: StepDefinition) -> list[Any]:
+        items = self._evaluate(step, step.foreach, "foreach", self._context())
+        if not isinstance(items, list):
+            raise StepError(
+                f"foreach must give a list, got {type(items).__name__}", "ExpressionError"
+            )
+        limit = asyncio.Semaphore(step.concurrency or DEFAULT_FOREACH_CONCURRENCY)
+        results: list[Any] = [None] * len(items)
+
+        async def one(index: int, item: Any) -> None:
+            async with limit:
+                results[index] = await self._until(step, self._context(item=item, index=index))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, item in enumerate(items):
+                    group.create_task(one(index, item))
+        except* StepError as errors:
+            raise errors.exceptions[0] from None
+        return results
+
+    async def _until(self, step: StepDefinition, context: dict[str, Any]) -> Any:
+        if step.until is None:
+            return await self._call(step, context)
+        interval = parse_duration(step.interval) if step.interval else timedelta(seconds=10)
+        for iteration in range(step.max_iterations or DEFAULT_MAX_ITERATIONS):
+            if iteration:
+                await workflow.sleep(interval)
+            output = await self._call(step, context)
+            try:
+                done = evaluate_condition(
+                    step.until, {**context, "output": output}, location=f"steps.{step.id}.until"
+                )
+            except ExpressionError as exc:
+                raise StepError(str(exc), "ExpressionError") from exc
+            if done:
+                return output
+        raise StepError(
+            f"until condition not met after {iteration + 1} iterations", "UntilExhausted"
+        )
+
+    def _evaluate(
+        self, step: StepDefinition, value: Any, field: str, context: dict[str, Any]
+    ) -> Any:
+        try:
+            return evaluate(value, context, location=f"steps.{step.id}.{field}")
+        except ExpressionError as exc:
+            raise StepError(str(exc), "ExpressionError") from exc
+
+    async def _call(self, step: StepDefinition, context: dict[str, Any]) -> Any:
+        params = self._evaluate(step, step.with_, "with", context)
+        runner = getattr(self, f"_step_{step.type}", None)
+        if runner is None:
+            raise StepError(
+                f"step type {step.type!r} is not available on this worker", "UnsupportedStepType"
+            )
+        return await runner(step, params if isinstance(params, dict) else {})
+
+    # --- step types ----------------------------------------------------------------------
+
+    async def _step_transform(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        return params
+
+    async def _step_log(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        assert self._emitter is not None
+        level, message = str(params.get("level", "info")), str(params.get("message", ""))
+        self._emitter.emit("log", step_id=step.id, level=level, message=message)
+        return {"message": message, "level": level}
+
+    async def _step_fail(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        raise StepError(
+            str(params.get("message", "failed")), str(params.get("error_type") or "FailStep")
+        )
+
+    async def _step_sleep(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        if params.get("duration"):
+            delay = parse_duration(str(params["duration"]))
+        else:
+            delay = _until_delay(str(params.get("until")), workflow.now())
+        if delay > timedelta(0):
+            await workflow.sleep(delay)
+        return {"slept_seconds": delay.total_seconds()}
+
+    async def _step_wait_for_event(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        waiter = Waiter(step_id=step.id, kind="event", event=str(params["event"]))
+        return await self._wait(step, waiter, params.get("timeout"))
+
+    async def _step_approval(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        waiter = Waiter(
+            step_id=step.id,
+            kind="approval",
+            approvers=[str(a) for a in params.get("approvers") or []],
+        )
+        decision = await self._wait(step, waiter, params.get("timeout"))
+        if not decision["approved"] and params.get("on_reject", "fail") == "fail":
+            raise StepError(
+                f"rejected by {decision['by']}: {decision.get('comment') or ''}", "ApprovalRejected"
+            )
+        return decision
+
+    async def _wait(self, step: StepDefinition, waiter: Waiter, timeout: Any) -> Any:
+        self._mark(step.id, "waiting", attempts=1)
+        try:
+            answer = await self._waits.wait(waiter, parse_duration(timeout) if timeout else None)
+        except WaitTimedOut as exc:
+            raise StepError(f"{waiter.kind} not received: {exc}", "WaitTimedOut") from exc
+        self._steps[step.id].status = "running"
+        return answer
+
+    async def _step_http(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        request = {
+            "step_id": step.id,
+            "execution_id": self._run.execution_id,
+            "method": str(params.get("method", "GET")).upper(),
+            "url": params.get("url"),
+            "headers": params.get("headers") or {},
+            "query": params.get("query") or {},
+            "json": params.get("json"),
+            "body": params.get("body"),
+            "form": params.get("form"),
+            "auth": params.get("auth"),
+            "expect_status": params.get("expect_status") or [],
+            "follow_redirects": params.get("follow_redirects", True),
+        }
+        return await self._step_activity(step, "run_http_step", request)
+
+    async def _step_workflow(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        child = await self._activity(
+            step,
+            "load_child_definition",
+            ChildDefinitionInput(
+                workflow_id=str(params["workflow_id"]), version=params.get("version")
+            ),
+            result_type=ChildDefinition,
+        )
+        child_id = str(workflow.uuid4())
+        child_input = RunInput(
+            execution_id=child_id,
+            workflow_id=child.workflow_id,
+            version=child.version,
+            definition=child.definition,
+            input=params.get("input"),
+            variables=child.variables,
+            trigger_type="workflow",
+            created_by=self._run.created_by,
+            parent_execution_id=self._run.execution_id,
+        )
+        try:
+            result: RunResult = await workflow.execute_child_workflow(
+                HeadraceRun.run, child_input, id=child_id, static_summary=f"step {step.id}"
+            )
+        except ChildWorkflowError as exc:
+            raise StepError(_cause_message(exc), "ChildWorkflowFailed") from exc
+        return {"execution_id": child_id, "output": result.output}
+
+    async def _step_activity(self, step: StepDefinition, name: str, arg: Any) -> Any:
+        """Run a step's activity; record the attempt that succeeded."""
+        outcome: StepOutcome = await self._activity(step, name, arg, result_type=StepOutcome)
+        state = self._steps[step.id]
+        state.attempts = max(state.attempts, outcome.attempt)
+        return outcome.output
+
+    async def _activity(
+        self, step: StepDefinition, name: str, arg: Any, result_type: type | None = None
+    ) -> Any:
+        try:
+            return await workflow.execute_activity(
+                name,
+                arg,
+                start_to_close_timeout=step_timeout(step),
+                retry_policy=retry_policy(step),
+                summary=step.id,
+                result_type=result_type,
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            error_type = (
+                cause.type
+                if isinstance(cause, ApplicationError) and cause.type
+                else (type(cause).__name__ if cause else "ActivityError")
+            )
+            attempts = _attempts_of(cause)
+            raise StepError(_cause_message(exc), error_type or "ActivityError", attempts) from exc
+
+
+def _cause_message(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc)
+
+
+def _attempts_of(cause: BaseException | None) -> int:
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
+            return int(detail["attempt"])
+    return 1
+
+
+def _until_delay(text: str, now: datetime) -> timedelta:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment - now

@@ -1,0 +1,110 @@
+"""The data that crosses the workflow/activity boundary: one input type per call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from temporal_workflows.definition import WorkflowDefinition
+
+StepStatus = Literal["pending", "running", "waiting", "paused", "completed", "failed", "skipped"]
+RunStatus = Literal["pending", "running", "waiting", "paused", "completed", "failed", "cancelled"]
+
+INTERPRETER_WORKFLOW = "HeadraceRun"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunInput(_Model):
+    """Everything a run needs: the definition is already validated at the API edge."""
+
+    execution_id: str
+    workflow_id: str
+    version: int
+    definition: WorkflowDefinition
+    input: Any = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    trigger_type: str = "manual"
+    trigger_id: str | None = None
+    created_by: str | None = None
+    parent_execution_id: str | None = None
+
+
+class StepState(_Model):
+    status: StepStatus = "pending"
+    attempts: int = 0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    output: Any = None
+    error: str | None = None
+
+
+class RunResult(_Model):
+    status: RunStatus
+    output: Any = None
+    error: str | None = None
+
+
+class RunSnapshot(_Model):
+    """What the ``state`` query answers: the run's status and every step's state."""
+
+    status: RunStatus
+    steps: dict[str, StepState]
+    # step id -> {"kind": "event" | "approval", "event": name, "approvers": [...]}
+    waiting_for: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class EventRecord(_Model):
+    """One progress event; ``seq`` is assigned when it is stored, so it is not carried here."""
+
+    type: str
+    dedupe_key: str
+    step_id: str | None = None
+    attempt: int | None = None
+    level: str = "info"
+    message: str = ""
+    data: Any = None
+    ts: datetime
+
+
+class StepOutcome(_Model):
+    """What a step activity returns: its output and the attempt that produced it."""
+
+    output: Any = None
+    attempt: int = 1
+
+
+class RecordEventsInput(_Model):
+    execution_id: str
+    events: list[EventRecord]
+    run: RunInput | None = None  # sent with the first batch so a missing row can be created
+
+
+class ChildDefinitionInput(_Model):
+    workflow_id: str
+    version: int | None = None
+
+
+class ChildDefinition(_Model):
+    workflow_id: str
+    version: int
+    definition: WorkflowDefinition
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventDelivery(_Model):
+    """``POST /executions/{id}/signal``: an event a ``wait_for_event`` step waits for."""
+
+    name: str
+    payload: Any = None
+
+
+class ApprovalDecision(_Model):
+    approved: bool
+    by: str
+    comment: str | None = None
+    step_id: str | None = None

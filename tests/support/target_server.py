@@ -1,0 +1,103 @@
+"""A small real HTTP service on loopback that ``http`` steps call in the workflow tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class TargetServer:
+    base_url: str
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+def _app(server: TargetServer) -> Starlette:
+    async def user(request: Request) -> Response:
+        server.calls[request.url.path] += 1
+        uid = request.path_params["uid"]
+        return JSONResponse(
+            {"id": uid, "tier": "vip" if uid.startswith("v") else "basic", "spend": 250}
+        )
+
+    async def flaky(request: Request) -> Response:
+        key = request.path_params["key"]
+        server.calls[key] += 1
+        failures = int(request.query_params.get("fail", "2"))
+        if server.calls[key] <= failures:
+            return JSONResponse({"error": "try again"}, status_code=503)
+        return JSONResponse({"ok": True, "calls": server.calls[key]})
+
+    async def status(request: Request) -> Response:
+        server.calls[request.url.path] += 1
+        return JSONResponse(
+            {"status": int(request.path_params["code"])},
+            status_code=int(request.path_params["code"]),
+        )
+
+    async def echo(request: Request) -> Response:
+        server.calls[request.url.path] += 1
+        body = await request.body()
+        return JSONResponse(
+            {
+                "method": request.method,
+                "query": dict(request.query_params),
+                "body": body.decode(),
+                "headers": dict(request.headers),
+            }
+        )
+
+    async def slow(request: Request) -> Response:
+        key = request.path_params["key"]
+        server.calls[key] += 1
+        await asyncio.sleep(float(request.query_params.get("seconds", "1")))
+        server.calls[key + ":done"] += 1
+        return JSONResponse({"slept": True})
+
+    return Starlette(
+        routes=[
+            Route("/users/{uid}", user),
+            Route("/flaky/{key}", flaky),
+            Route("/status/{code:int}", status),
+            Route("/echo", echo, methods=["GET", "POST", "PUT"]),
+            Route("/slow/{key}", slow),
+        ]
+    )
+
+
+@contextmanager
+def running_target_server() -> Iterator[TargetServer]:
+    config = uvicorn.Config(
+        Starlette(), host="127.0.0.1", port=0, lifespan="off", log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    target = TargetServer(base_url="")
+    config.app = _app(target)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("target server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    target.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield target
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
