@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporal_workflows.validation import DefinitionInvalid, validate_definition
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.models import Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowRepository
 from temporal_workflows.run_types import ChildDefinition, ChildDefinitionInput
+from temporal_workflows.validation import DefinitionInvalid, validate_definition
 
 
 class DefinitionActivities:

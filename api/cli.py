@@ -91,7 +91,7 @@ def users_create(
 
     settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
     try:
-        data = UserCreate(email=email, password=password, role=role, name=name)  # type: ignore[arg-type]
+        data = UserCreate(email=email, password=password, role=role, name=name)
     except ValidationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from contextlib import suppress
 
 import uvicorn
@@ -24,12 +26,31 @@ def _configure_logging(settings: Settings) -> None:
     )
 
 
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: ours stops the worker and Temporal first.
+
+    (Uvicorn re-raises SIGTERM after its shutdown, which would kill the process before the
+    worker and the dev server's child process are stopped.)
+    """
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
 async def _serve_api(settings: Settings) -> None:
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True
     )
-    await uvicorn.Server(config).serve()
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    try:
+        await server.serve()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def run_worker(settings: Settings) -> None:

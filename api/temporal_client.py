@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -12,15 +13,18 @@ from api.errors import UpstreamUnavailable
 from api.settings import Settings
 
 
+def _read(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path else None
+
+
 def _tls_config(settings: Settings) -> TLSConfig | bool:
     if not (settings.temporal_tls or settings.temporal_api_key):
         return False
-    read = lambda path: path.read_bytes() if path else None  # noqa: E731
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         return TLSConfig(
-            server_root_ca_cert=read(settings.temporal_tls_ca),
-            client_cert=read(settings.temporal_tls_cert),
-            client_private_key=read(settings.temporal_tls_key),
+            server_root_ca_cert=_read(settings.temporal_tls_ca),
+            client_cert=_read(settings.temporal_tls_cert),
+            client_private_key=_read(settings.temporal_tls_key),
         )
     return True
 

@@ -27,7 +27,7 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -
 
 
 def _sqlite_manual_transactions(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
 
 
 def _begin_immediate(connection: Connection) -> None:

@@ -75,7 +75,7 @@ class HeadraceRun:
     def state(self) -> RunSnapshot:
         return RunSnapshot(
             status=self._status,
-            steps=self._steps,  # type: ignore[arg-type]
+            steps=self._steps,
             waiting_for=self._waits.describe(),
         )
 

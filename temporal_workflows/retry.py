@@ -26,7 +26,7 @@ def retry_policy(step: StepDefinition) -> RetryPolicy:
             maximum_attempts=DEFAULT_MAX_ATTEMPTS,
         )
     return RetryPolicy(
-        initial_interval=_duration(spec.initial_interval, DEFAULT_INITIAL_INTERVAL),
+        initial_interval=_duration(spec.initial_interval, None) or DEFAULT_INITIAL_INTERVAL,
         backoff_coefficient=float(spec.backoff_coefficient or 2.0),
         maximum_interval=_duration(spec.max_interval, None),
         maximum_attempts=int(spec.max_attempts or 0),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from api.devstack import temporal_binary
 from api.settings import Settings
 from db.migrate import upgrade_to_head
 from tests.services import create_postgres_database, drop_postgres_database
+from tests.support.runner import Runner
+from tests.support.target_server import TargetServer, running_target_server
 from worker.main import build_worker, worker_resources
 
 SECRET_KEY = "test-secret-key-" + "x" * 32
@@ -153,3 +155,16 @@ def make_user(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> UserF
         return await login(client, email)
 
     return create
+
+
+@pytest.fixture(scope="session")
+def target() -> Iterator[TargetServer]:
+    """A real HTTP service on loopback for ``http`` steps."""
+    with running_target_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def runner(client: httpx.AsyncClient, make_user: UserFactory) -> Runner:
+    """Runs workflows through the API as a fresh developer."""
+    return Runner(client, await make_user("developer"))

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporal_workflows.validation import validate_input
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
@@ -21,6 +20,7 @@ from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow
 from db.repositories.executions import ExecutionRepository
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
+from temporal_workflows.validation import validate_input
 
 _TEMPORAL_TERMINAL = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -124,7 +124,7 @@ async def wait_for_result(
     await session.refresh(execution)
     return ExecuteResult(
         execution_id=execution.id,
-        status=execution.status,  # type: ignore[arg-type]
+        status=execution.status,
         error=execution.error_message,
     )
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Workflow, WorkflowVersion
 
-_T = TypeVar("_T", bound=tuple[Any, ...])
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)

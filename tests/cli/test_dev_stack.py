@@ -1,0 +1,120 @@
+"""`headrace dev`: the whole product in one process group, stopped cleanly, resumed on restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ADMIN = {"username": "admin@example.com", "password": "dev-admin-password"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "HEADRACE_DATA_DIR": str(self.data_dir),
+               "HEADRACE_PORT": str(self.port),
+               "HEADRACE_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+               "HEADRACE_TEMPORAL_UI_PORT": str(self.ui_port),
+               "HEADRACE_ADMIN_EMAIL": ADMIN["username"],
+               "HEADRACE_ADMIN_PASSWORD": ADMIN["password"]}
+        env.pop("HEADRACE_SECRET_KEY", None)
+        log = (self.data_dir / "dev.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "headrace"), "dev"], env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError((self.data_dir / "dev.log").read_text()[-3000:])
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("headrace dev did not become ready in 60 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        return self.process.wait(30)
+
+    def children_alive(self) -> bool:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def api(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=30,
+                             **kwargs)
+
+    def login(self) -> dict[str, str]:
+        token = httpx.post(f"{self.url}/api/v1/auth/token", data=ADMIN).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
+    stack = DevStack(tmp_path)
+    yield stack
+    if stack.process is not None and stack.process.poll() is None:
+        os.killpg(stack.process.pid, signal.SIGKILL)
+
+
+class TestDevStack:
+    def test_serves_api_and_temporal_ui_stops_on_sigterm_and_resumes_runs(
+        self, dev_stack: DevStack
+    ) -> None:
+        dev_stack.start()
+        ui = httpx.get(f"http://127.0.0.1:{dev_stack.ui_port}/", timeout=5)
+        assert ui.status_code == 200
+        headers = dev_stack.login()
+        definition = {"steps": [
+            {"id": "nap", "type": "sleep", "with": {"duration": "4s"}},
+            {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}}]}
+        workflow = dev_stack.api("POST", "/workflows", headers,
+                                 json={"name": "resume", "definition": definition}).json()
+        started = dev_stack.api("POST", f"/workflows/{workflow['id']}/execute", headers,
+                                json={"async_mode": True}).json()
+        assert dev_stack.stop() == 0
+        assert not dev_stack.children_alive(), "the Temporal dev server outlived headrace dev"
+
+        dev_stack.start()  # same data dir: same secret key, same runs
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            execution = dev_stack.api("GET", f"/executions/{started['execution_id']}",
+                                      headers).json()
+            if execution["status"] == "completed":
+                break
+            time.sleep(0.3)
+        assert execution["status"] == "completed", execution
+        assert execution["output_data"] == {"nap": {"slept_seconds": 4.0}, "done": {"ok": True}}
+        assert (dev_stack.data_dir / "secret_key").exists()
+        assert dev_stack.stop(signal.SIGINT) == 0

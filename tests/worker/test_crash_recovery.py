@@ -1,0 +1,114 @@
+"""A worker process killed mid-run loses nothing: the run finishes on a new worker, and no
+step that had completed runs again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from api.services.workflows import check_definition
+from api.settings import Settings
+from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
+from tests.conftest import SECRET_KEY
+from tests.support.target_server import TargetServer
+from tests.workflows.conftest import Runner
+
+
+def start_worker_process(settings: Settings, task_queue: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "HEADRACE_ENVIRONMENT": "production",
+        "HEADRACE_SECRET_KEY": SECRET_KEY,
+        "HEADRACE_DATABASE_URL": settings.effective_database_url,
+        "HEADRACE_TEMPORAL_ADDRESS": settings.temporal_address,
+        "HEADRACE_TASK_QUEUE": task_queue,
+        "HEADRACE_ALLOW_PRIVATE_NETWORKS": "true",
+    }
+    headrace = Path(sys.executable).parent / "headrace"
+    return subprocess.Popen(
+        [str(headrace), "worker"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def wait_for(predicate: object, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+
+
+class TestWorkerCrash:
+    async def test_killed_worker_resumes_on_restart_without_rerunning_completed_steps(
+        self,
+        runner: Runner,
+        target: TargetServer,
+        settings: Settings,
+        temporal_env: WorkflowEnvironment,
+        tmp_path: Path,
+    ) -> None:
+        key = f"crash-{uuid.uuid4().hex[:8]}"
+        definition = {
+            "steps": [
+                {
+                    "id": "first",
+                    "type": "http",
+                    "with": {"url": target.url(f"/flaky/{key}-first?fail=0")},
+                },
+                {
+                    "id": "slow",
+                    "type": "http",
+                    "depends_on": ["first"],
+                    "timeout": "3s",
+                    "with": {"url": target.url(f"/slow/{key}?seconds=1")},
+                },
+                {
+                    "id": "last",
+                    "type": "transform",
+                    "depends_on": ["slow"],
+                    "with": {"first_calls": "{{ steps.first.output.body.calls }}"},
+                },
+            ]
+        }
+        workflow_id = await runner.create(definition)
+        queue = f"crash-{uuid.uuid4().hex[:8]}"
+        execution_id = str(uuid.uuid4())
+        worker = start_worker_process(settings, queue, tmp_path / "worker.log")
+        try:
+            handle = await temporal_env.client.start_workflow(
+                INTERPRETER_WORKFLOW,
+                RunInput(
+                    execution_id=execution_id,
+                    workflow_id=workflow_id,
+                    version=1,
+                    definition=check_definition(definition),
+                ),
+                id=execution_id,
+                task_queue=queue,
+                result_type=RunResult,
+            )
+            await wait_for(lambda: target.calls[key] == 1)  # `slow` is running now
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            assert target.calls[f"{key}:done"] == 0
+            worker = start_worker_process(settings, queue, tmp_path / "worker.log")
+            result = await asyncio.wait_for(handle.result(), 30)
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        assert result.status == "completed"
+        assert result.output["last"] == {"first_calls": 1}
+        assert target.calls[f"{key}-first"] == 1  # completed before the crash: never again
+        assert target.calls[key] == 2  # interrupted, so Temporal ran it again
+        execution = await runner.execution(execution_id)
+        assert execution["status"] == "completed"
+        assert [s["status"] for s in execution["steps"]] == ["completed"] * 3
