@@ -7,9 +7,11 @@ because a late subscriber replays from the table.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -44,21 +46,76 @@ def event_message(log: ExecutionLog) -> dict[str, Any]:
     return message
 
 
+@dataclass
+class _Pending:
+    execution_id: str
+    events: Sequence[EventRecord]
+    run: RunInput | None
+    done: asyncio.Future[list[dict[str, Any]]]
+
+
 class EventRecorder:
+    """Stores events with group commit: concurrent callers share one transaction.
+
+    Every step of every run records events, many at once in a fan-out; one writer per
+    process turns N concurrent small transactions (which SQLite would serialise through its
+    busy-wait) into one. A caller returns only once its events are committed.
+    """
+
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publish: Publisher | None = None
     ) -> None:
         self._sessions = sessions
         self._publish = publish
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(
         self, execution_id: str, events: Sequence[EventRecord], run: RunInput | None = None
     ) -> list[dict[str, Any]]:
         """Store the events not stored yet, move the execution row, then publish them."""
+        pending = _Pending(execution_id, events, run, asyncio.get_running_loop().create_future())
+        self._queue.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        messages = await pending.done
+        await self._publish_quietly(execution_id, messages)
+        return messages
+
+    async def _write_batches(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                results = await self._store_batch(batch)
+            except Exception:
+                # One bad item (e.g. a row that does not exist yet) must not fail the others.
+                for item in batch:
+                    await self._store_alone(item)
+                continue
+            for item, messages in zip(batch, results, strict=True):
+                if not item.done.done():
+                    item.done.set_result(messages)
+
+    async def _store_alone(self, item: _Pending) -> None:
+        try:
+            (messages,) = await self._store_batch([item])
+        except Exception as exc:
+            if not item.done.done():
+                item.done.set_exception(exc)
+        else:
+            if not item.done.done():
+                item.done.set_result(messages)
+
+    async def _store_batch(self, batch: list[_Pending]) -> list[list[dict[str, Any]]]:
+        results: list[list[dict[str, Any]]] = []
         async with self._sessions() as session, session.begin():
-            execution = await self._execution(session, uuid.UUID(execution_id), run)
-            stored = await self._store_new(session, execution, events)
-            messages = [event_message(log) for log in stored]
+            for item in batch:
+                execution = await self._execution(session, uuid.UUID(item.execution_id), item.run)
+                stored = await self._store_new(session, execution, item.events)
+                results.append([event_message(log) for log in stored])
+        return results
+
+    async def _publish_quietly(self, execution_id: str, messages: list[dict[str, Any]]) -> None:
         if messages and self._publish is not None:
             try:
                 await self._publish(execution_id, messages)
@@ -66,7 +123,6 @@ class EventRecorder:
                 logger.warning(
                     "publishing %d events of %s failed", len(messages), execution_id, exc_info=True
                 )
-        return messages
 
     async def _execution(
         self, session: AsyncSession, execution_id: uuid.UUID, run: RunInput | None

@@ -41,12 +41,14 @@ from api.schemas.workflows import WorkflowCreate
 from api.services.users import create_user
 from api.services.workflows import check_definition, create_workflow
 from api.settings import Settings
-from bench.native import NativeActivities, NativeFanOut, NativeHttpChain, NativeTransformChain
+from bench.native import NativeFanOut, NativeHttpChain, NativeTransformChain  # noqa: E402
+from bench.native_activities import NativeActivities  # noqa: E402
 from db.migrate import upgrade_to_head
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from worker.main import build_worker, worker_resources
 
 QUEUE = "bench"
+NATIVE_QUEUE = "bench-native"
 
 
 def http_chain(url: str, length: int) -> dict[str, Any]:
@@ -128,7 +130,8 @@ class Bench:
 
     async def native(self, workflow: str, arg: Any) -> None:
         await self.client.execute_workflow(
-            workflow, arg, id=f"native-{uuid.uuid4()}", task_queue=QUEUE, request_eager_start=True
+            workflow, arg, id=f"native-{uuid.uuid4()}", task_queue=NATIVE_QUEUE,
+            request_eager_start=True,
         )
 
 
@@ -152,7 +155,7 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, database_url: str | None) -> None:
     url, http_server = start_http_server()
     repeat, sequential, concurrent = (1, 20, 50) if quick else (3, 100, 200)
     with tempfile.TemporaryDirectory() as data_dir:
@@ -175,7 +178,7 @@ async def main(quick: bool) -> None:
             environment="test",
             data_dir=Path(data_dir),
             secret_key="b" * 32,
-            database_url=f"sqlite+aiosqlite:///{data_dir}/headrace.db",
+            database_url=database_url or f"sqlite+aiosqlite:///{data_dir}/headrace.db",
             allow_private_networks=True,
         )
         await upgrade_to_head(settings.effective_database_url)
@@ -200,7 +203,7 @@ async def main(quick: bool) -> None:
             native = NativeActivities(native_http)
             native_worker = Worker(
                 env.client,
-                task_queue=QUEUE,
+                task_queue=NATIVE_QUEUE,
                 workflows=[NativeHttpChain, NativeTransformChain, NativeFanOut],
                 activities=[native.http_get, native.transform],
             )
@@ -215,13 +218,13 @@ async def main(quick: bool) -> None:
 async def run_scenarios(
     bench: Bench, url: str, repeat: int, sequential: int, concurrent: int
 ) -> list[tuple[str, str, float, float]]:
-    await bench.native("NativeHttpChain", (url, 3))  # warm up both paths
+    await bench.native("NativeHttpChain", [url, 3])  # warm up both paths
     await bench.headrace("http3")
     rows = []
     for label, native_call, headrace_call in [
         (
             "chain of 40 http steps (s)",
-            lambda: bench.native("NativeHttpChain", (url, 40)),
+            lambda: bench.native("NativeHttpChain", [url, 40]),
             lambda: bench.headrace("http40"),
         ),
         (
@@ -231,7 +234,7 @@ async def run_scenarios(
         ),
         (
             "fan-out of 100 http steps (s)",
-            lambda: bench.native("NativeFanOut", (url, 100)),
+            lambda: bench.native("NativeFanOut", [url, 100]),
             lambda: bench.headrace("fanout100"),
         ),
     ]:
@@ -243,7 +246,7 @@ async def run_scenarios(
                 statistics.median(await timed(headrace_call, repeat)),
             )
         )
-    native3 = await timed(lambda: bench.native("NativeHttpChain", (url, 3)), sequential)
+    native3 = await timed(lambda: bench.native("NativeHttpChain", [url, 3]), sequential)
     headrace3 = await timed(lambda: bench.headrace("http3"), sequential)
     rows.append(
         (
@@ -265,7 +268,7 @@ async def run_scenarios(
         (
             f"3-step, {concurrent} at once (runs/s, higher is better)",
             "rate",
-            await throughput(lambda: bench.native("NativeHttpChain", (url, 3)), concurrent),
+            await throughput(lambda: bench.native("NativeHttpChain", [url, 3]), concurrent),
             await throughput(lambda: bench.headrace("http3"), concurrent),
         )
     )
@@ -289,4 +292,6 @@ def print_table(rows: list[tuple[str, str, float, float]]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.database_url))

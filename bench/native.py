@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
-import httpx
-from temporalio import activity, workflow
+from temporalio import workflow
 
 TIMEOUT = timedelta(seconds=30)
-
-
-class NativeActivities:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    @activity.defn(name="native_http_get")
-    async def http_get(self, url: str) -> dict[str, object]:
-        response = await self._client.get(url)
-        response.raise_for_status()
-        return {"status": response.status_code, "body": response.json()}
-
-    @activity.defn(name="native_transform")
-    async def transform(self, value: int) -> int:
-        return value + 1
 
 
 @workflow.defn(name="NativeHttpChain")
 class NativeHttpChain:
     @workflow.run
-    async def run(self, args: tuple[str, int]) -> int:
-        url, length = args
+    async def run(self, args: list[Any]) -> int:
+        url, length = str(args[0]), int(args[1])
         for _ in range(length):
             await workflow.execute_activity("native_http_get", url, start_to_close_timeout=TIMEOUT)
         return length
@@ -55,8 +40,8 @@ class NativeTransformChain:
 @workflow.defn(name="NativeFanOut")
 class NativeFanOut:
     @workflow.run
-    async def run(self, args: tuple[str, int]) -> int:
-        url, width = args
+    async def run(self, args: list[Any]) -> int:
+        url, width = str(args[0]), int(args[1])
         calls = [
             workflow.execute_activity("native_http_get", url, start_to_close_timeout=TIMEOUT)
             for _ in range(width)

@@ -41,6 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from temporal_workflows.waits import Waiter, Waits, WaitTimedOut
 
 DEFAULT_FOREACH_CONCURRENCY = 10
+# workflow.patched ids: each marks an interpreter change that running workflows must not see.
+ACTIVITY_SIDE_STEP_EVENTS = "activity-side-step-events"
+SELF_RECORDING_TYPES = frozenset({"http"})
 DEFAULT_MAX_ITERATIONS = 100
 
 
@@ -68,6 +71,9 @@ class HeadraceRun:
         self._waits = Waits()
         self._emitter: EventEmitter | None = None
         self._aborting = False
+        self._activity_events = False
+        self._types: dict[str, str] = {}
+        self._outcomes: dict[str, StepOutcome] = {}
 
     # --- queries and updates -----------------------------------------------------------
 
@@ -105,8 +111,11 @@ class HeadraceRun:
         self._vars = {**run.definition.variables, **run.variables}
         self._steps = {s.id: StepState() for s in run.definition.steps}
         self._ended = {s.id: asyncio.Event() for s in run.definition.steps}
+        self._types = {s.id: s.type for s in run.definition.steps}
         self._emitter = emitter = EventEmitter(run)
         emitter.start()
+        # Plain I/O steps record their own start/completion (no local activity per step).
+        self._activity_events = workflow.patched(ACTIVITY_SIDE_STEP_EVENTS)
         self._status = "running"
         emitter.emit("execution.started", data={"input": run.input, "version": run.version})
         try:
@@ -181,13 +190,32 @@ class HeadraceRun:
             raise StepError(str(exc), "ExpressionError") from exc
 
     async def _run_step(self, step: StepDefinition) -> None:
-        self._mark(step.id, "running", attempts=1)
+        own_events = self._records_own_lifecycle(step)
+        self._mark(step.id, "running", attempts=1, emit=not own_events)
         try:
             output = await self._execute(step)
         except StepError as error:
             self._fail_step(step, error)
             return
-        self._mark(step.id, "completed", output=output)
+        outcome = self._outcomes.pop(step.id, None)
+        recorded = own_events and outcome is not None
+        if recorded and outcome is not None and not outcome.started_recorded:
+            self._emit_step_event(step.id, "step.started", {})
+        self._mark(
+            step.id,
+            "completed",
+            output=output,
+            emit=not (recorded and outcome is not None and outcome.completed_recorded),
+        )
+
+    def _records_own_lifecycle(self, step: StepDefinition) -> bool:
+        """A plain I/O step (one activity call) whose activity records start and completion."""
+        return (
+            self._activity_events
+            and step.type in SELF_RECORDING_TYPES
+            and step.foreach is None
+            and step.until is None
+        )
 
     def _fail_step(self, step: StepDefinition, error: StepError) -> None:
         if step.on_error == "fail":
@@ -211,8 +239,8 @@ class HeadraceRun:
         error: str | None = None,
         attempts: int | None = None,
         error_type: str | None = None,
+        emit: bool = True,
     ) -> None:
-        assert self._emitter is not None
         state = self._steps[step_id]
         state.status = status  # type: ignore[assignment]
         now = workflow.now()
@@ -231,12 +259,17 @@ class HeadraceRun:
         event = {"running": "step.started", "waiting": "execution.waiting"}.get(
             status, f"step.{status}"
         )
+        if emit:
+            self._emit_step_event(step_id, event, data)
+
+    def _emit_step_event(self, step_id: str, event: str, data: dict[str, Any]) -> None:
+        assert self._emitter is not None
         self._emitter.emit(
             event,
             step_id=step_id,
-            attempt=state.attempts or None,
-            data=data,
-            level="error" if status == "failed" else "info",
+            attempt=self._steps[step_id].attempts or None,
+            data={**data, "step_type": self._types[step_id]},
+            level="error" if event == "step.failed" else "info",
         )
 
     # --- executing a step: foreach / until / one call --------------------------------------
@@ -369,6 +402,7 @@ class HeadraceRun:
             "auth": params.get("auth"),
             "expect_status": params.get("expect_status") or [],
             "follow_redirects": params.get("follow_redirects", True),
+            "lifecycle": {"emit": self._records_own_lifecycle(step), "step_type": step.type},
         }
         return await self._step_activity(step, "run_http_step", request)
 
@@ -406,6 +440,7 @@ class HeadraceRun:
         outcome: StepOutcome = await self._activity(step, name, arg, result_type=StepOutcome)
         state = self._steps[step.id]
         state.attempts = max(state.attempts, outcome.attempt)
+        self._outcomes[step.id] = outcome
         return outcome.output
 
     async def _activity(

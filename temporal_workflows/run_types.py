@@ -71,11 +71,21 @@ class EventRecord(_Model):
     ts: datetime
 
 
+class StepLifecycle(_Model):
+    """Sent with a plain I/O step's request: the activity records its start and completion."""
+
+    emit: bool = False
+    step_type: str | None = None
+
+
 class StepOutcome(_Model):
-    """What a step activity returns: its output and the attempt that produced it."""
+    """What a step activity returns: its output, the attempt that produced it, and whether
+    the activity managed to record the step's lifecycle events itself."""
 
     output: Any = None
     attempt: int = 1
+    started_recorded: bool = True
+    completed_recorded: bool = True
 
 
 class RecordEventsInput(_Model):
