@@ -246,13 +246,12 @@ class HttpWith(_With):
             raise _conflict("connection", "give either url or connection, not both")
         if self.path is not None and self.connection is None:
             raise _conflict("path", "path is relative to a connection; use url instead")
-        bodies = [name for name in ("json", "body", "form") if name in self._given()]
+        # `json: null` means "no JSON body", as the http activity reads it.
+        given = {"json": self.json_, "body": self.body, "form": self.form}
+        bodies = [name for name, value in given.items() if value is not None]
         if len(bodies) > 1:
             raise _conflict(bodies[1], "give only one of json, body and form")
         return self
-
-    def _given(self) -> set[str]:
-        return {"json" if name == "json_" else name for name in self.model_fields_set}
 
 
 class SleepWith(_With):

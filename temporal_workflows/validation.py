@@ -65,6 +65,7 @@ _TYPE_MESSAGES = {
     "bool_parsing": "expected true or false",
 }
 _StepShape = tuple[str | type, ...]
+_STEP_TYPE_FIELDS = {("steps", int, "type"), ("steps", int, "compensate", "type")}
 _MODELS_AT: dict[_StepShape, type[BaseModel]] = {
     (): WorkflowDefinition,
     ("steps", int): StepDefinition,
@@ -152,7 +153,7 @@ def _describe(
     if kind == "extra_forbidden":
         model = _model_at(location[:-1], with_model)
         return "unknown_field", _unknown_field_message(str(location[-1]), model)
-    if kind == "literal_error" and location[-1:] == ("type",) and "steps" in location[:1]:
+    if kind == "literal_error" and _shape(location) in _STEP_TYPE_FIELDS:
         valid = ", ".join(STEP_TYPES)
         return "unknown_step_type", f"unknown step type {error['input']!r}; valid types: {valid}"
     if kind == "too_short" and location == ("steps",):
@@ -162,10 +163,14 @@ def _describe(
     return "invalid_value", error["msg"]
 
 
+def _shape(location: tuple[str | int, ...]) -> _StepShape:
+    return tuple(int if isinstance(part, int) else part for part in location)
+
+
 def _model_at(
     parent: tuple[str | int, ...], with_model: type[BaseModel] | None
 ) -> type[BaseModel] | None:
-    shape = tuple(int if isinstance(part, int) else part for part in parent)
+    shape = _shape(parent)
     for with_at in (("steps", int, "with"), ("steps", int, "compensate", "with")):
         if shape[: len(with_at)] == with_at:
             rest = shape[len(with_at) :]
