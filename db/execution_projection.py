@@ -36,6 +36,11 @@ def apply_event(execution: Execution, event: EventLike) -> None:
         execution.completed_at = event.ts
         execution.output_data = data.get("output")
         execution.error_message = data.get("error")
+    elif kind == "execution.paused" and execution.status not in TERMINAL:
+        execution.status = "paused"
+    elif kind == "execution.resumed" and execution.status not in TERMINAL:
+        execution.status = "running"
+        _recompute_status(execution, execution.steps or {})
     elif event.step_id is not None and (kind.startswith("step.") or kind == "execution.waiting"):
         _apply_step_event(execution, event, data)
 
@@ -53,6 +58,8 @@ def _apply_step_event(execution: Execution, event: EventLike, data: dict[str, An
         step["status"] = "waiting"
     elif kind == "step.retrying":
         step["last_error"] = data.get("error")
+    elif kind in ("step.compensated", "step.compensation_failed"):
+        step["compensation"] = {"status": kind.removeprefix("step."), **data}
     elif kind in _STEP_END:
         step.update(status=_STEP_END[kind], completed_at=event.ts.isoformat())
         if "output" in data:
@@ -61,6 +68,10 @@ def _apply_step_event(execution: Execution, event: EventLike, data: dict[str, An
             step["error"] = data["error"]
     steps[event.step_id] = step
     execution.steps = steps  # a new dict, so SQLAlchemy sees the JSON change
+    _recompute_status(execution, steps)
+
+
+def _recompute_status(execution: Execution, steps: dict[str, Any]) -> None:
     if execution.status not in TERMINAL and execution.status != "paused":
         waiting = any(s.get("status") == "waiting" for s in steps.values())
         execution.status = "waiting" if waiting else "running"

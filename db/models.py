@@ -98,12 +98,29 @@ class Execution(TimestampedModel):
     trigger_id: Mapped[uuid.UUID | None]
     trigger_type: Mapped[str] = mapped_column(String(20), default="manual")
     parent_execution_id: Mapped[uuid.UUID | None]
+    retry_of: Mapped[uuid.UUID | None]  # the execution this one retries (redrive)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
 
+    # The created_at indexes also carry the columns analytics reads (status, timings), so its
+    # counts, timelines and durations are index-only scans over the window.
     __table_args__ = (
-        Index("ix_executions_workflow_created", "workflow_id", "created_at"),
+        Index(
+            "ix_executions_workflow_created",
+            "workflow_id",
+            "created_at",
+            "status",
+            "started_at",
+            "completed_at",
+        ),
         Index("ix_executions_status_created", "status", "created_at"),
-        Index("ix_executions_created", "created_at"),
+        Index(
+            "ix_executions_created",
+            "created_at",
+            "workflow_id",
+            "status",
+            "started_at",
+            "completed_at",
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_workflows.controls import ParkingLot, PauseGate
     from temporal_workflows.definition import StepDefinition, WorkflowDefinition
     from temporal_workflows.durations import parse_duration
     from temporal_workflows.event_emitter import EventEmitter
@@ -33,8 +34,10 @@ with workflow.unsafe.imports_passed_through():
         ChildDefinitionInput,
         EventDelivery,
         RunInput,
+        RunControl,
         RunResult,
         RunSnapshot,
+        StepResolution,
         StepOutcome,
         StepState,
     )
@@ -74,6 +77,10 @@ class HeadraceRun:
         self._activity_events = False
         self._types: dict[str, str] = {}
         self._outcomes: dict[str, StepOutcome] = {}
+        self._gate = PauseGate()
+        self._parking = ParkingLot()
+        self._completed_order: list[str] = []
+        self._compensating = False
 
     # --- queries and updates -----------------------------------------------------------
 
@@ -83,7 +90,43 @@ class HeadraceRun:
             status=self._status,
             steps=self._steps,
             waiting_for=self._waits.describe(),
+            paused=self._gate.paused,
+            parked=self._parking.describe(),
         )
+
+    @workflow.update(name="pause")
+    def pause(self, control: RunControl) -> str:
+        self._gate.paused = True
+        self._status = "paused"
+        self._emit_run_event("execution.paused", {"by": control.by})
+        return "paused"
+
+    @pause.validator
+    def _check_pause(self, control: RunControl) -> None:
+        self._gate.check_pause()
+
+    @workflow.update(name="resume")
+    def resume(self, control: RunControl) -> str:
+        self._gate.paused = False
+        self._status = "running"
+        self._emit_run_event("execution.resumed", {"by": control.by})
+        return "running"
+
+    @resume.validator
+    def _check_resume(self, control: RunControl) -> None:
+        self._gate.check_resume()
+
+    @workflow.update(name="resolve_step")
+    def resolve_step(self, resolution: StepResolution) -> str:
+        return self._parking.resolve(resolution)
+
+    @resolve_step.validator
+    def _check_resolution(self, resolution: StepResolution) -> None:
+        self._parking.check(resolution)
+
+    def _emit_run_event(self, type_: str, data: dict[str, Any]) -> None:
+        if self._emitter is not None:
+            self._emitter.emit(type_, data=data)
 
     @workflow.update(name="deliver_event")
     def deliver_event(self, delivery: EventDelivery) -> str:
@@ -125,9 +168,11 @@ class HeadraceRun:
             output = self._final_output(run.definition)
         except* RunFailed as failure:
             first = failure.exceptions[0]
+            await self._compensate()
             await self._finish("failed", error=str(first))
             raise ApplicationError(str(first), type="RunFailed", non_retryable=True) from None
         except* asyncio.CancelledError:
+            await self._compensate()
             await self._finish("cancelled", error="cancelled")
             raise
         await self._finish("completed", output=output)
@@ -171,6 +216,11 @@ class HeadraceRun:
             await self._ended[dependency].wait()
         if self._aborting:
             return
+        if step.id in self._run.reused_outputs:
+            self._mark(step.id, "completed", output=self._run.reused_outputs[step.id])
+            self._ended[step.id].set()
+            return
+        await self._gate.wait_open()
         try:
             if self._should_run(step):
                 await self._run_step(step)
@@ -192,11 +242,26 @@ class HeadraceRun:
     async def _run_step(self, step: StepDefinition) -> None:
         own_events = self._records_own_lifecycle(step)
         self._mark(step.id, "running", attempts=1, emit=not own_events)
-        try:
-            output = await self._execute(step)
-        except StepError as error:
-            self._fail_step(step, error)
-            return
+        while True:
+            try:
+                output = await self._execute(step)
+                break
+            except StepError as error:
+                if step.on_error != "park":
+                    self._fail_step(step, error)
+                    return
+                resolution = await self._park(step, error)
+            if resolution.action == "skip":
+                output = resolution.output
+                break
+            if resolution.action == "abort":
+                self._fail_step(
+                    step.model_copy(update={"on_error": "fail"}),
+                    StepError(f"aborted by {resolution.by}", "Aborted"),
+                )
+            if resolution.with_ is not None:
+                step = step.model_copy(update={"with_": {**step.with_, **resolution.with_}})
+            self._mark(step.id, "running", attempts=self._steps[step.id].attempts + 1)
         outcome = self._outcomes.pop(step.id, None)
         recorded = own_events and outcome is not None
         if recorded and outcome is not None and not outcome.started_recorded:
@@ -208,10 +273,51 @@ class HeadraceRun:
             emit=not (recorded and outcome is not None and outcome.completed_recorded),
         )
 
+    async def _park(self, step: StepDefinition, error: StepError) -> StepResolution:
+        """Record the failure, then wait for an operator: retry, skip or abort."""
+        self._mark(
+            step.id,
+            "failed",
+            error=str(error),
+            attempts=error.attempts,
+            error_type=error.error_type,
+        )
+        self._mark(step.id, "waiting", error=str(error))
+        resolution = await self._parking.wait(step.id, str(error))
+        self._emit_step_event(
+            step.id, "step.resolved", {"action": resolution.action, "by": resolution.by}
+        )
+        return resolution
+
+    async def _compensate(self) -> None:
+        """Saga: undo completed steps that define `compensate`, newest completion first."""
+        self._compensating = True
+        steps = self._run.definition.step_map()
+        for step_id in reversed(self._completed_order):
+            action = steps[step_id].compensate
+            if action is None:
+                continue
+            undo = StepDefinition.model_validate(
+                {
+                    "id": step_id,
+                    "type": action.type,
+                    "with": action.with_,
+                    "retry": action.retry,
+                    "timeout": action.timeout,
+                }
+            )
+            try:
+                result = await self._call(undo, self._context())
+            except StepError as error:
+                self._emit_step_event(step_id, "step.compensation_failed", {"error": str(error)})
+            else:
+                self._emit_step_event(step_id, "step.compensated", {"output": result})
+
     def _records_own_lifecycle(self, step: StepDefinition) -> bool:
         """A plain I/O step (one activity call) whose activity records start and completion."""
         return (
-            self._activity_events
+            not self._compensating
+            and self._activity_events
             and step.type in SELF_RECORDING_TYPES
             and step.foreach is None
             and step.until is None
@@ -246,6 +352,8 @@ class HeadraceRun:
         now = workflow.now()
         if attempts is not None:
             state.attempts = max(state.attempts, attempts)
+        if status == "completed":
+            self._completed_order.append(step_id)
         if status == "running":
             state.started_at = now
         elif status in ("completed", "failed", "skipped"):
@@ -329,6 +437,8 @@ class HeadraceRun:
             raise StepError(str(exc), "ExpressionError") from exc
 
     async def _call(self, step: StepDefinition, context: dict[str, Any]) -> Any:
+        if not self._compensating:
+            await self._gate.wait_open()  # foreach items and until iterations too
         params = self._evaluate(step, step.with_, "with", context)
         runner = getattr(self, f"_step_{step.type}", None)
         if runner is None:

@@ -32,6 +32,9 @@ class RunInput(_Model):
     trigger_id: str | None = None
     created_by: str | None = None
     parent_execution_id: str | None = None
+    # Redrive: outputs of steps that completed in an earlier execution, reused, not re-run.
+    reused_outputs: dict[str, Any] = Field(default_factory=dict)
+    retry_of: str | None = None
 
 
 class StepState(_Model):
@@ -56,6 +59,8 @@ class RunSnapshot(_Model):
     steps: dict[str, StepState]
     # step id -> {"kind": "event" | "approval", "event": name, "approvers": [...]}
     waiting_for: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    paused: bool = False
+    parked: dict[str, str] = Field(default_factory=dict)  # step id -> its error
 
 
 class EventRecord(_Model):
@@ -118,3 +123,21 @@ class ApprovalDecision(_Model):
     by: str
     comment: str | None = None
     step_id: str | None = None
+
+
+class RunControl(_Model):
+    """``pause`` / ``resume`` of a run, with who asked (for the audit trail)."""
+
+    by: str
+
+
+class StepResolution(_Model):
+    """An operator's decision on a parked step."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    step_id: str
+    action: Literal["retry", "skip", "abort"]
+    output: Any = None
+    with_: dict[str, Any] | None = Field(default=None, alias="with")
+    by: str

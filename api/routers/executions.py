@@ -18,9 +18,11 @@ from api.schemas.executions import (
     ExecutionStatus,
     ExecutionSummary,
     LogEntry,
+    ResolveRequest,
+    RetryRequest,
     SignalRequest,
 )
-from api.services import executions, run_control
+from api.services import executions, redrive, run_control
 from api.services.access import is_admin, visible_execution, visible_workflow
 from api.services.workflows import workflow_version
 from db.repositories.executions import ExecutionFilter, ExecutionRepository
@@ -189,3 +191,74 @@ async def reject(
     client: TemporalClientDep,
 ) -> ActionAccepted:
     return await _decide(execution_id, body, user, session, client, approved=False)
+
+
+@router.post("/executions/{execution_id}/pause", status_code=202, response_model=ActionAccepted)
+async def pause_execution(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    """No new step starts until resumed; running steps finish (409 if already paused)."""
+    execution, _ = await visible_execution(session, user, execution_id)
+    status = await run_control.pause(client, user, execution)
+    return ActionAccepted(execution_id=execution.id, status=status)
+
+
+@router.post("/executions/{execution_id}/resume", status_code=202, response_model=ActionAccepted)
+async def resume_execution(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    execution, _ = await visible_execution(session, user, execution_id)
+    status = await run_control.resume(client, user, execution)
+    return ActionAccepted(execution_id=execution.id, status=status)
+
+
+@router.post(
+    "/executions/{execution_id}/steps/{step_id}/resolve",
+    status_code=202,
+    response_model=ActionAccepted,
+)
+async def resolve_step(
+    execution_id: uuid.UUID,
+    step_id: str,
+    body: ResolveRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> ActionAccepted:
+    """Decide on a parked step (409 when that step is not parked)."""
+    execution, _ = await visible_execution(session, user, execution_id)
+    action = await run_control.resolve(
+        client, user, execution, step_id, action=body.action, output=body.output, with_=body.with_
+    )
+    return ActionAccepted(execution_id=execution.id, status=action, step_id=step_id)
+
+
+@router.post("/executions/{execution_id}/retry", status_code=202, response_model=ExecuteResult)
+async def retry_execution(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    client: TemporalClientDep,
+    ctx: ContextDep,
+    body: RetryRequest | None = None,
+) -> ExecuteResult:
+    """A new execution of the same input; ``from_failed`` reuses completed steps' outputs."""
+    body = body or RetryRequest()
+    execution, workflow = await visible_execution(session, user, execution_id)
+    created = await redrive.retry_execution(
+        session,
+        client,
+        ctx.settings,
+        user,
+        workflow,
+        execution,
+        from_failed=body.from_failed,
+        version=body.version,
+    )
+    return ExecuteResult(execution_id=created.id, status="running")

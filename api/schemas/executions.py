@@ -34,6 +34,7 @@ class StepPublic(PublicModel):
     completed_at: datetime | None = None
     output: Any = None
     error: str | None = None
+    compensation: dict[str, Any] | None = None
 
 
 class ExecutionSummary(PublicModel):
@@ -44,6 +45,7 @@ class ExecutionSummary(PublicModel):
     trigger_type: str
     trigger_id: uuid.UUID | None
     parent_execution_id: uuid.UUID | None
+    retry_of: uuid.UUID | None = None
     error_message: str | None
     started_at: datetime | None
     completed_at: datetime | None
@@ -85,3 +87,22 @@ class LogEntry(PublicModel):
     message: str
     data: Any
     ts: datetime
+
+
+class ControlRequest(RequestModel):
+    reason: str | None = Field(None, max_length=2000)
+
+
+class ResolveRequest(RequestModel):
+    action: Literal["retry", "skip", "abort"]
+    output: Any = None
+    with_: dict[str, Any] | None = Field(
+        None, alias="with", description="Merged into the step's `with` for a retry."
+    )
+
+
+class RetryRequest(RequestModel):
+    from_failed: bool = Field(
+        False, description="Reuse the completed steps' outputs; run from the failed steps on."
+    )
+    version: int | None = Field(None, ge=1, description="Default: the retried run's version.")

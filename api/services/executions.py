@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.logging_config import request_memo
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
@@ -29,6 +31,12 @@ _TEMPORAL_TERMINAL = {
     WorkflowExecutionStatus.TERMINATED: "failed",
     WorkflowExecutionStatus.TIMED_OUT: "failed",
 }
+@dataclass(frozen=True)
+class Redrive:
+    retry_of: uuid.UUID
+    reused_outputs: dict[str, Any] = field(default_factory=dict)
+
+
 # A non-terminal row older than this is checked against Temporal when it is read.
 STALE_AFTER = timedelta(seconds=5)
 
@@ -45,9 +53,15 @@ async def start_execution(
     trigger_type: str = "manual",
     trigger_id: uuid.UUID | None = None,
     execution_id: uuid.UUID | None = None,
+    version_number: int | None = None,
+    redrive: Redrive | None = None,
 ) -> Execution:
-    """Validate the input, record the execution, then start its Temporal run."""
-    version = await workflow_version(session, workflow, None)
+    """Validate the input, record the execution, then start its Temporal run.
+
+    ``version_number`` pins a version (default: the current one); ``redrive`` makes it a
+    retry of an earlier execution that reuses that one's completed step outputs.
+    """
+    version = await workflow_version(session, workflow, version_number)
     definition = check_definition(version.definition)
     problems = validate_input(definition, input_data)
     if problems:
@@ -68,6 +82,7 @@ async def start_execution(
             created_by=user.id,
             trigger_type=trigger_type,
             trigger_id=trigger_id,
+            retry_of=redrive.retry_of if redrive else None,
         )
     )
     await session.commit()
@@ -81,6 +96,8 @@ async def start_execution(
         trigger_type=trigger_type,
         trigger_id=str(trigger_id) if trigger_id else None,
         created_by=str(user.id),
+        reused_outputs=redrive.reused_outputs if redrive else {},
+        retry_of=str(redrive.retry_of) if redrive else None,
     )
     await _start_run(session, client, settings, execution, run)
     return execution
@@ -98,6 +115,7 @@ async def _start_run(
             result_type=RunResult,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             request_eager_start=True,
+            memo=request_memo(),
         )
     except RPCError as exc:
         execution.status, execution.error_message = "failed", f"could not start: {exc.message}"
@@ -170,7 +188,7 @@ def execution_public(
 
 
 def _step_fields(recorded: dict[str, Any]) -> dict[str, Any]:
-    fields = ("status", "attempts", "started_at", "completed_at", "output", "error")
+    fields = ("status", "attempts", "started_at", "completed_at", "output", "error", "compensation")
     values = {k: recorded[k] for k in fields if k in recorded}
     values.setdefault("status", "pending")
     return values
@@ -187,6 +205,7 @@ def _columns(execution: Execution) -> dict[str, Any]:
             "trigger_type",
             "trigger_id",
             "parent_execution_id",
+            "retry_of",
             "error_message",
             "started_at",
             "completed_at",

@@ -17,7 +17,13 @@ from api.errors import Conflict, PermissionDenied, UpstreamUnavailable
 from api.services.access import is_admin
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow
-from temporal_workflows.run_types import ApprovalDecision, EventDelivery, RunSnapshot
+from temporal_workflows.run_types import (
+    ApprovalDecision,
+    EventDelivery,
+    RunControl,
+    RunSnapshot,
+    StepResolution,
+)
 
 
 def _ensure_live(execution: Execution) -> None:
@@ -71,6 +77,36 @@ async def decide(
         raise PermissionDenied(detail=f"You are not an approver of step {target}")
     decision = ApprovalDecision(approved=approved, by=user.email, comment=comment, step_id=target)
     return await _update(client, execution, "decide_approval", decision)
+
+
+async def pause(client: Client, user: User, execution: Execution) -> str:
+    """No new step starts until :func:`resume`; running steps finish, timers keep running."""
+    _ensure_live(execution)
+    return await _update(client, execution, "pause", RunControl(by=user.email))
+
+
+async def resume(client: Client, user: User, execution: Execution) -> str:
+    _ensure_live(execution)
+    return await _update(client, execution, "resume", RunControl(by=user.email))
+
+
+async def resolve(
+    client: Client,
+    user: User,
+    execution: Execution,
+    step_id: str,
+    *,
+    action: str,
+    output: Any,
+    with_: dict[str, Any] | None,
+) -> str:
+    """Decide on a parked step: ``retry`` (optionally with a patched ``with``), ``skip``
+    (it counts as completed with ``output``) or ``abort`` (the run fails)."""
+    _ensure_live(execution)
+    resolution = StepResolution.model_validate(
+        {"step_id": step_id, "action": action, "output": output, "with": with_, "by": user.email}
+    )
+    return await _update(client, execution, "resolve_step", resolution)
 
 
 async def snapshot_of(client: Client, execution: Execution) -> RunSnapshot:

@@ -58,6 +58,13 @@ class Runner:
                 raise AssertionError(f"condition not met; last state: {execution}")
             await asyncio.sleep(0.1)
 
+    async def wait_for_row(self, execution_id: str, timeout: float = 30) -> None:
+        """Runs started by Temporal itself get their row with their first events."""
+        async with asyncio.timeout(timeout):
+            while (await self.client.get(f"/api/v1/executions/{execution_id}",
+                                         headers=self.headers)).status_code == 404:
+                await asyncio.sleep(0.1)
+
     async def post(self, path: str, body: Any = None) -> httpx.Response:
         return await self.client.post(path, json=body, headers=self.headers)
 

@@ -47,6 +47,26 @@ async def wait_for(predicate: object, timeout: float = 30) -> None:
             await asyncio.sleep(0.05)
 
 
+async def start_on(
+    temporal_env: WorkflowEnvironment, runner: Runner, queue: str, definition: dict[str, object]
+) -> str:
+    workflow_id = await runner.create(definition)
+    execution_id = str(uuid.uuid4())
+    await temporal_env.client.start_workflow(
+        INTERPRETER_WORKFLOW,
+        RunInput(
+            execution_id=execution_id,
+            workflow_id=workflow_id,
+            version=1,
+            definition=check_definition(definition),
+        ),
+        id=execution_id,
+        task_queue=queue,
+        result_type=RunResult,
+    )
+    return execution_id
+
+
 class TestWorkerCrash:
     async def test_killed_worker_resumes_on_restart_without_rerunning_completed_steps(
         self,
@@ -112,3 +132,75 @@ class TestWorkerCrash:
         execution = await runner.execution(execution_id)
         assert execution["status"] == "completed"
         assert [s["status"] for s in execution["steps"]] == ["completed"] * 3
+
+    async def test_paused_and_parked_runs_survive_a_worker_crash(
+        self,
+        runner: Runner,
+        target: TargetServer,
+        settings: Settings,
+        temporal_env: WorkflowEnvironment,
+        tmp_path: Path,
+    ) -> None:
+        queue = f"crash-{uuid.uuid4().hex[:8]}"
+        worker = start_worker_process(settings, queue, tmp_path / "worker.log")
+        try:
+            paused_id = await start_on(
+                temporal_env,
+                runner,
+                queue,
+                {
+                    "steps": [
+                        {"id": "nap", "type": "sleep", "with": {"duration": "500ms"}},
+                        {
+                            "id": "next",
+                            "type": "transform",
+                            "depends_on": ["nap"],
+                            "with": {"v": 1},
+                        },
+                    ]
+                },
+            )
+            parked_id = await start_on(
+                temporal_env,
+                runner,
+                queue,
+                {
+                    "steps": [
+                        {
+                            "id": "call",
+                            "type": "http",
+                            "on_error": "park",
+                            "retry": {"max_attempts": 1},
+                            "with": {"url": target.url("/status/500")},
+                        },
+                        {
+                            "id": "after",
+                            "type": "transform",
+                            "depends_on": ["call"],
+                            "with": {"got": "{{ steps.call.output }}"},
+                        },
+                    ]
+                },
+            )
+            await runner.wait_for_row(paused_id)
+            await runner.wait_for_row(parked_id)
+            await runner.wait_until(paused_id, lambda e: e["status"] == "running")
+            assert (await runner.post(f"/api/v1/executions/{paused_id}/pause")).status_code == 202
+            await runner.wait_until(parked_id, lambda e: e["status"] == "waiting")
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            worker = start_worker_process(settings, queue, tmp_path / "worker.log")
+            resumed = await runner.post(f"/api/v1/executions/{paused_id}/resume")
+            assert resumed.status_code == 202, resumed.text
+            resolved = await runner.post(
+                f"/api/v1/executions/{parked_id}/steps/call/resolve",
+                {"action": "skip", "output": "by hand"},
+            )
+            assert resolved.status_code == 202, resolved.text
+            paused_done = await runner.wait_until(paused_id, lambda e: e["status"] == "completed")
+            parked_done = await runner.wait_until(parked_id, lambda e: e["status"] == "completed")
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        assert paused_done["output_data"]["next"] == {"v": 1}
+        assert parked_done["output_data"]["after"] == {"got": "by hand"}

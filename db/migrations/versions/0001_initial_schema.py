@@ -171,6 +171,7 @@ def upgrade() -> None:
         sa.Column("trigger_id", sa.Uuid(), nullable=True),
         sa.Column("trigger_type", sa.String(length=20), nullable=False),
         sa.Column("parent_execution_id", sa.Uuid(), nullable=True),
+        sa.Column("retry_of", sa.Uuid(), nullable=True),
         sa.Column("last_event_seq", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", db.base.UTCDateTime(timezone=True), nullable=False),
@@ -193,12 +194,18 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("executions", schema=None) as batch_op:
-        batch_op.create_index("ix_executions_created", ["created_at"], unique=False)
+        batch_op.create_index(
+            "ix_executions_created",
+            ["created_at", "workflow_id", "status", "started_at", "completed_at"],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_executions_status_created", ["status", "created_at"], unique=False
         )
         batch_op.create_index(
-            "ix_executions_workflow_created", ["workflow_id", "created_at"], unique=False
+            "ix_executions_workflow_created",
+            ["workflow_id", "created_at", "status", "started_at", "completed_at"],
+            unique=False,
         )
 
     op.create_table(
