@@ -53,10 +53,18 @@ DEFAULT_MAX_ITERATIONS = 100
 class StepError(Exception):
     """A step ended in failure; ``error_type`` is what the definition's handlers see."""
 
-    def __init__(self, message: str, error_type: str = "StepFailed", attempts: int = 1) -> None:
+    def __init__(
+        self,
+        message: str,
+        error_type: str = "StepFailed",
+        attempts: int = 1,
+        *,
+        fatal: bool = False,
+    ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.attempts = attempts
+        self.fatal = fatal  # fails the run whatever the step's on_error says
 
 
 class RunFailed(Exception):
@@ -242,36 +250,38 @@ class HeadraceRun:
     async def _run_step(self, step: StepDefinition) -> None:
         own_events = self._records_own_lifecycle(step)
         self._mark(step.id, "running", attempts=1, emit=not own_events)
-        while True:
-            try:
-                output = await self._execute(step)
-                break
-            except StepError as error:
-                if step.on_error != "park":
-                    self._fail_step(step, error)
-                    return
-                resolution = await self._park(step, error)
-            if resolution.action == "skip":
-                output = resolution.output
-                break
-            if resolution.action == "abort":
-                self._fail_step(
-                    step.model_copy(update={"on_error": "fail"}),
-                    StepError(f"aborted by {resolution.by}", "Aborted"),
-                )
-            if resolution.with_ is not None:
-                step = step.model_copy(update={"with_": {**step.with_, **resolution.with_}})
-            self._mark(step.id, "running", attempts=self._steps[step.id].attempts + 1)
-        outcome = self._outcomes.pop(step.id, None)
-        recorded = own_events and outcome is not None
-        if recorded and outcome is not None and not outcome.started_recorded:
+        try:
+            output = await self._execute_or_park(step, own_events)
+        except StepError as error:
+            self._fail_step(step, error)
+            return
+        outcome = self._outcomes.pop(step.id, None) if own_events else None
+        if outcome is not None and not outcome.started_recorded:
             self._emit_step_event(step.id, "step.started", {})
         self._mark(
             step.id,
             "completed",
             output=output,
-            emit=not (recorded and outcome is not None and outcome.completed_recorded),
+            emit=outcome is None or not outcome.completed_recorded,
         )
+
+    async def _execute_or_park(self, step: StepDefinition, own_events: bool) -> Any:
+        """Run the step; with ``on_error: park`` a failure waits for an operator's decision."""
+        while True:
+            try:
+                return await self._execute(step)
+            except StepError as error:
+                if step.on_error != "park":
+                    raise
+                resolution = await self._park(step, error)
+            if resolution.action == "skip":
+                return resolution.output
+            if resolution.action == "abort":
+                raise StepError(f"aborted by {resolution.by}", "Aborted", fatal=True)
+            if resolution.with_ is not None:
+                step = step.model_copy(update={"with_": {**step.with_, **resolution.with_}})
+            attempts = self._steps[step.id].attempts + 1
+            self._mark(step.id, "running", attempts=attempts, emit=not own_events)
 
     async def _park(self, step: StepDefinition, error: StepError) -> StepResolution:
         """Record the failure, then wait for an operator: retry, skip or abort."""
@@ -324,7 +334,8 @@ class HeadraceRun:
         )
 
     def _fail_step(self, step: StepDefinition, error: StepError) -> None:
-        if step.on_error == "fail":
+        fails_run = step.on_error == "fail" or error.fatal
+        if fails_run:
             self._aborting = True  # dependents must not start (or be skipped) meanwhile
         self._mark(
             step.id,
@@ -333,7 +344,7 @@ class HeadraceRun:
             attempts=error.attempts,
             error_type=error.error_type,
         )
-        if step.on_error == "fail":
+        if fails_run:
             raise RunFailed(step.id, str(error))
 
     def _mark(
@@ -515,6 +526,20 @@ class HeadraceRun:
             "lifecycle": {"emit": self._records_own_lifecycle(step), "step_type": step.type},
         }
         return await self._step_activity(step, "run_http_step", request)
+
+    async def _step_storage(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        # Runs recorded before storage steps existed failed them as unsupported: keep that.
+        if not workflow.patched("storage-step"):
+            raise StepError(
+                f"step type {step.type!r} is not available on this worker", "UnsupportedStepType"
+            )
+        fields = ("op", "key", "content", "content_type")
+        request = {
+            "execution_id": self._run.execution_id,
+            "step_id": step.id,
+            **{name: params[name] for name in fields if name in params},
+        }
+        return await self._step_activity(step, "run_storage_step", request)
 
     async def _step_workflow(self, step: StepDefinition, params: dict[str, Any]) -> Any:
         child = await self._activity(
