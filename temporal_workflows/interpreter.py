@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         build_context,
         evaluate,
         evaluate_condition,
+        referenced_steps,
     )
     from temporal_workflows.retry import retry_policy, step_timeout
     from temporal_workflows.run_types import (
@@ -33,12 +34,12 @@ with workflow.unsafe.imports_passed_through():
         ChildDefinition,
         ChildDefinitionInput,
         EventDelivery,
-        RunInput,
         RunControl,
+        RunInput,
         RunResult,
         RunSnapshot,
-        StepResolution,
         StepOutcome,
+        StepResolution,
         StepState,
     )
     from temporal_workflows.waits import Waiter, Waits, WaitTimedOut
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
 DEFAULT_FOREACH_CONCURRENCY = 10
 # workflow.patched ids: each marks an interpreter change that running workflows must not see.
 ACTIVITY_SIDE_STEP_EVENTS = "activity-side-step-events"
+FOREACH_IN_CHILDREN = "foreach-in-children"
 SELF_RECORDING_TYPES = frozenset({"http"})
 DEFAULT_MAX_ITERATIONS = 100
 
@@ -205,8 +207,11 @@ class HeadraceRun:
 
     def _context(self, **extra: Any) -> dict[str, Any]:
         steps = {
-            sid: {"output": s.output, "status": s.status, "error": s.error}
-            for sid, s in self._steps.items()
+            **self._run.context_steps,
+            **{
+                sid: {"output": s.output, "status": s.status, "error": s.error}
+                for sid, s in self._steps.items()
+            },
         }
         return build_context(
             input=self._run.input,
@@ -399,17 +404,29 @@ class HeadraceRun:
         return await self._until(step, self._context())
 
     async def _foreach(self, step: StepDefinition) -> list[Any]:
-        items = self._evaluate(step, step.foreach, "foreach", self._context())
+        if self._run.foreach_items is not None:  # this run is one chunk of a parent's foreach
+            items = self._run.foreach_items
+        else:
+            items = self._evaluate(step, step.foreach, "foreach", self._context())
         if not isinstance(items, list):
             raise StepError(
                 f"foreach must give a list, got {type(items).__name__}", "ExpressionError"
             )
+        if (
+            self._run.foreach_items is None
+            and not step.pure
+            and len(items) > self._run.foreach_chunk_size
+            and workflow.patched(FOREACH_IN_CHILDREN)
+        ):
+            return await self._foreach_in_children(step, items)
+        offset = self._run.index_offset
         limit = asyncio.Semaphore(step.concurrency or DEFAULT_FOREACH_CONCURRENCY)
         results: list[Any] = [None] * len(items)
 
         async def one(index: int, item: Any) -> None:
             async with limit:
-                results[index] = await self._until(step, self._context(item=item, index=index))
+                context = self._context(item=item, index=offset + index)
+                results[index] = await self._until(step, context)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -417,6 +434,47 @@ class HeadraceRun:
                     group.create_task(one(index, item))
         except* StepError as errors:
             raise errors.exceptions[0] from None
+        return results
+
+    async def _foreach_in_children(self, step: StepDefinition, items: list[Any]) -> list[Any]:
+        """Run a long I/O foreach as child workflows of ``foreach_chunk_size`` items, one
+        after the other, so each history stays small; outputs keep their order."""
+        size = self._run.foreach_chunk_size
+        upstream = {
+            sid: self._context()["steps"][sid]
+            for sid in referenced_steps(step.with_)
+            if sid in self._steps
+        }
+        body = step.model_copy(
+            update={"depends_on": [], "when": None, "compensate": None, "on_error": "fail"}
+        )
+        results: list[Any] = []
+        for start in range(0, len(items), size):
+            child_id = str(workflow.uuid4())
+            chunk = RunInput(
+                execution_id=child_id,
+                workflow_id=self._run.workflow_id,
+                version=self._run.version,
+                definition=WorkflowDefinition(steps=[body]),
+                input=self._run.input,
+                variables=self._vars,
+                trigger_type="foreach",
+                created_by=self._run.created_by,
+                parent_execution_id=self._run.execution_id,
+                foreach_items=items[start : start + size],
+                index_offset=start,
+                context_steps=upstream,
+            )
+            try:
+                result: RunResult = await workflow.execute_child_workflow(
+                    HeadraceRun.run,
+                    chunk,
+                    id=child_id,
+                    static_summary=f"{step.id}: items from {start}",
+                )
+            except ChildWorkflowError as exc:
+                raise StepError(_cause_message(exc), "ForeachChunkFailed") from exc
+            results.extend(result.output[step.id])
         return results
 
     async def _until(self, step: StepDefinition, context: dict[str, Any]) -> Any:

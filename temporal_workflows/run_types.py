@@ -35,6 +35,14 @@ class RunInput(_Model):
     # Redrive: outputs of steps that completed in an earlier execution, reused, not re-run.
     reused_outputs: dict[str, Any] = Field(default_factory=dict)
     retry_of: str | None = None
+    # A `foreach` of I/O steps longer than this runs in child workflows of this many items,
+    # so no history outgrows Temporal's limits.
+    foreach_chunk_size: int = Field(500, ge=1)
+    # Set on such a child: its items, where they start, and the upstream step states its
+    # templates read.
+    foreach_items: list[Any] | None = None
+    index_offset: int = 0
+    context_steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class StepState(_Model):
