@@ -99,23 +99,11 @@ class TestWorkerCrash:
                 },
             ]
         }
-        workflow_id = await runner.create(definition)
         queue = f"crash-{uuid.uuid4().hex[:8]}"
-        execution_id = str(uuid.uuid4())
         worker = start_worker_process(settings, queue, tmp_path / "worker.log")
         try:
-            handle = await temporal_env.client.start_workflow(
-                INTERPRETER_WORKFLOW,
-                RunInput(
-                    execution_id=execution_id,
-                    workflow_id=workflow_id,
-                    version=1,
-                    definition=check_definition(definition),
-                ),
-                id=execution_id,
-                task_queue=queue,
-                result_type=RunResult,
-            )
+            execution_id = await start_on(temporal_env, runner, queue, definition)
+            handle = temporal_env.client.get_workflow_handle(execution_id, result_type=RunResult)
             await wait_for(lambda: target.calls[key] == 1)  # `slow` is running now
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
