@@ -1,0 +1,87 @@
+"""Analytics responses: counts, success rates, duration percentiles, runs over time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas.common import PublicModel
+
+Bucket = Literal["hour", "day"]
+
+
+class Durations(PublicModel):
+    """Seconds from start to end of the *completed* runs (linear-interpolated percentiles)."""
+
+    count: int = Field(description="Completed runs with both timestamps.")
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    avg: float | None = None
+    max: float | None = None
+
+
+class StatusCounts(PublicModel):
+    pending: int = 0
+    running: int = 0
+    waiting: int = 0
+    paused: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class TimeBucket(PublicModel):
+    start: datetime = Field(description="Start of the bucket (UTC).")
+    total: int
+    completed: int
+    failed: int
+
+
+class SlowStep(PublicModel):
+    workflow_id: uuid.UUID
+    workflow_name: str
+    step_id: str
+    runs: int = Field(description="Ends (completed or failed) of this step in the window.")
+    avg_seconds: float
+    max_seconds: float
+
+
+class WorkflowStats(PublicModel):
+    workflow_id: uuid.UUID
+    name: str
+    total: int
+    counts: StatusCounts
+    success_rate: float | None = Field(
+        description="completed / (completed + failed); null when none ended that way."
+    )
+    durations: Durations
+
+
+class Window(PublicModel):
+    since: datetime
+    until: datetime
+    bucket: Bucket
+
+
+class AnalyticsSummary(PublicModel):
+    """Every execution created in ``[since, until)`` that the caller may see."""
+
+    window: Window
+    total: int
+    counts: StatusCounts
+    success_rate: float | None
+    durations: Durations
+    workflows: list[WorkflowStats] = Field(description="Busiest workflows first.")
+    timeline: list[TimeBucket]
+    slowest_steps: list[SlowStep]
+
+
+class WorkflowAnalytics(PublicModel):
+    window: Window
+    workflow: WorkflowStats
+    timeline: list[TimeBucket]
+    slowest_steps: list[SlowStep]
