@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.support.target_server import TargetServer
@@ -183,12 +184,13 @@ class TestRetries:
     async def test_5xx_is_retried_until_it_succeeds_and_attempts_are_recorded(
         self, runner: Runner, target: TargetServer
     ) -> None:
+        key = f"k-{uuid.uuid4().hex[:8]}"  # the server outlives one database's run
         definition = {
             "steps": [
                 {
                     "id": "flaky",
                     "type": "http",
-                    "with": {"url": target.url("/flaky/retry-ok?fail=2")},
+                    "with": {"url": target.url(f"/flaky/{key}?fail=2")},
                     "retry": {"max_attempts": 4, "initial_interval": "100ms"},
                 }
             ]
@@ -206,19 +208,20 @@ class TestRetries:
         assert retrying[0]["data"]["delay_seconds"] == 0.1
 
     async def test_retries_stop_at_max_attempts(self, runner: Runner, target: TargetServer) -> None:
+        key = f"k-{uuid.uuid4().hex[:8]}"  # the server outlives one database's run
         definition = {
             "steps": [
                 {
                     "id": "down",
                     "type": "http",
-                    "with": {"url": target.url("/flaky/always?fail=100")},
+                    "with": {"url": target.url(f"/flaky/{key}?fail=100")},
                     "retry": {"max_attempts": 2, "initial_interval": "50ms"},
                 }
             ]
         }
         execution = await runner.run(definition)
         assert execution["status"] == "failed"
-        assert target.calls["always"] == 2
+        assert target.calls[key] == 2
         assert steps_by_id(execution)["down"]["attempts"] == 2
 
     async def test_4xx_is_not_retried(self, runner: Runner, target: TargetServer) -> None:
@@ -283,12 +286,13 @@ class TestFanOutAndLoops:
     async def test_until_polls_with_durable_waits(
         self, runner: Runner, target: TargetServer
     ) -> None:
+        key = f"k-{uuid.uuid4().hex[:8]}"  # the server outlives one database's run
         definition = {
             "steps": [
                 {
                     "id": "poll",
                     "type": "http",
-                    "with": {"url": target.url("/flaky/poll?fail=0")},
+                    "with": {"url": target.url(f"/flaky/{key}?fail=0")},
                     "until": "{{ output.body.calls >= 3 }}",
                     "interval": "100ms",
                     "max_iterations": 5,
