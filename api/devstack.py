@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import secrets
 import shutil
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -69,6 +71,13 @@ async def wait_for_temporal(address: str, timeout: float = 30.0) -> Client:
             await asyncio.sleep(0.2)
 
 
+def _stop_with_parent() -> None:
+    """In the child: get SIGTERM when `headrace dev` dies, even by SIGKILL (Linux only)."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 async def _answers(address: str) -> bool:
     host, port = address.rsplit(":", 1)
     try:
@@ -91,7 +100,10 @@ async def temporal_dev_server(
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, at start-up)
     log = (data_dir / "temporal.log").open("ab")
     process = await asyncio.create_subprocess_exec(
-        *dev_server_command(data_dir, address, ui_port, codec_url), stdout=log, stderr=log
+        *dev_server_command(data_dir, address, ui_port, codec_url),
+        stdout=log,
+        stderr=log,
+        preexec_fn=_stop_with_parent,
     )
     try:
         await wait_for_temporal(address)

@@ -35,17 +35,24 @@ class DevStack:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "HEADRACE_DATA_DIR": str(self.data_dir),
-               "HEADRACE_PORT": str(self.port),
-               "HEADRACE_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
-               "HEADRACE_TEMPORAL_UI_PORT": str(self.ui_port),
-               "HEADRACE_ADMIN_EMAIL": ADMIN["username"],
-               "HEADRACE_ADMIN_PASSWORD": ADMIN["password"]}
+        env = {
+            **os.environ,
+            "HEADRACE_DATA_DIR": str(self.data_dir),
+            "HEADRACE_PORT": str(self.port),
+            "HEADRACE_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "HEADRACE_TEMPORAL_UI_PORT": str(self.ui_port),
+            "HEADRACE_ADMIN_EMAIL": ADMIN["username"],
+            "HEADRACE_ADMIN_PASSWORD": ADMIN["password"],
+        }
         env.pop("HEADRACE_SECRET_KEY", None)
         log = (self.data_dir / "dev.log").open("ab")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "headrace"), "dev"], env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [str(Path(sys.executable).parent / "headrace"), "dev"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -72,8 +79,9 @@ class DevStack:
         return True
 
     def api(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=30,
-                             **kwargs)
+        return httpx.request(
+            method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs
+        )
 
     def login(self) -> dict[str, str]:
         token = httpx.post(f"{self.url}/api/v1/auth/token", data=ADMIN).json()["access_token"]
@@ -96,21 +104,27 @@ class TestDevStack:
         ui = httpx.get(f"http://127.0.0.1:{dev_stack.ui_port}/", timeout=5)
         assert ui.status_code == 200
         headers = dev_stack.login()
-        definition = {"steps": [
-            {"id": "nap", "type": "sleep", "with": {"duration": "4s"}},
-            {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}}]}
-        workflow = dev_stack.api("POST", "/workflows", headers,
-                                 json={"name": "resume", "definition": definition}).json()
-        started = dev_stack.api("POST", f"/workflows/{workflow['id']}/execute", headers,
-                                json={"async_mode": True}).json()
+        definition = {
+            "steps": [
+                {"id": "nap", "type": "sleep", "with": {"duration": "4s"}},
+                {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
+            ]
+        }
+        workflow = dev_stack.api(
+            "POST", "/workflows", headers, json={"name": "resume", "definition": definition}
+        ).json()
+        started = dev_stack.api(
+            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
+        ).json()
         assert dev_stack.stop() == 0
         assert not dev_stack.children_alive(), "the Temporal dev server outlived headrace dev"
 
         dev_stack.start()  # same data dir: same secret key, same runs
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            execution = dev_stack.api("GET", f"/executions/{started['execution_id']}",
-                                      headers).json()
+            execution = dev_stack.api(
+                "GET", f"/executions/{started['execution_id']}", headers
+            ).json()
             if execution["status"] == "completed":
                 break
             time.sleep(0.3)
@@ -118,3 +132,17 @@ class TestDevStack:
         assert execution["output_data"] == {"nap": {"slept_seconds": 4.0}, "done": {"ok": True}}
         assert (dev_stack.data_dir / "secret_key").exists()
         assert dev_stack.stop(signal.SIGINT) == 0
+
+    def test_the_temporal_child_dies_with_a_killed_headrace_dev(self, dev_stack: DevStack) -> None:
+        dev_stack.start()
+        assert dev_stack.process is not None
+        children = subprocess.run(
+            ["pgrep", "-P", str(dev_stack.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert children, "no Temporal child process found"
+        dev_stack.process.kill()  # SIGKILL: no chance to clean up
+        dev_stack.process.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{c}").exists() for c in children)
