@@ -41,8 +41,8 @@ from api.schemas.workflows import WorkflowCreate
 from api.services.users import create_user
 from api.services.workflows import check_definition, create_workflow
 from api.settings import Settings
-from bench.native import NativeFanOut, NativeHttpChain, NativeTransformChain  # noqa: E402
-from bench.native_activities import NativeActivities  # noqa: E402
+from bench.native import NativeFanOut, NativeHttpChain, NativeTransformChain
+from bench.native_activities import NativeActivities
 from db.migrate import upgrade_to_head
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from worker.main import build_worker, worker_resources
