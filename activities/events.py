@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.metrics import observe_events
+from api.storage.compact import compact_event_data
 from db.execution_projection import apply_event
 from db.models import Execution, ExecutionLog
 from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInput
@@ -52,6 +54,7 @@ class _Pending:
     events: Sequence[EventRecord]
     run: RunInput | None
     done: asyncio.Future[list[dict[str, Any]]]
+    trigger_type: str = "unknown"
 
 
 class EventRecorder:
@@ -63,10 +66,15 @@ class EventRecorder:
     """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], publish: Publisher | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        publish: Publisher | None = None,
+        *,
+        inline_limit: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._publish = publish
+        self._inline_limit = inline_limit
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -79,6 +87,7 @@ class EventRecorder:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         messages = await pending.done
+        observe_events(messages, trigger_type=pending.trigger_type)
         await self._publish_quietly(execution_id, messages)
         return messages
 
@@ -111,6 +120,7 @@ class EventRecorder:
         async with self._sessions() as session, session.begin():
             for item in batch:
                 execution = await self._execution(session, uuid.UUID(item.execution_id), item.run)
+                item.trigger_type = execution.trigger_type
                 stored = await self._store_new(session, execution, item.events)
                 results.append([event_message(log) for log in stored])
         return results
@@ -170,6 +180,11 @@ class EventRecorder:
             if event.dedupe_key in known:
                 continue
             known.add(event.dedupe_key)
+            if self._inline_limit:
+                # Large outputs live in object storage (claim-check); the log keeps a preview.
+                event = event.model_copy(
+                    update={"data": compact_event_data(event.data, self._inline_limit)}
+                )
             execution.last_event_seq += 1
             log = ExecutionLog(
                 execution_id=execution.id,

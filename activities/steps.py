@@ -1,14 +1,33 @@
 """The bridge between the interpreter and the step families.
 
 The interpreter calls one activity per I/O step (``run_http_step``, ...). These wrap the
-family's activity with what every step needs: the attempt number in failures, and a
-``step.retrying`` event (with the error and the next delay) when Temporal will try again.
+family's activity with what every step needs: the attempt number in failures, a
+``step.retrying`` event (with the error and the next delay) when Temporal will try again, and,
+for plain steps (no ``foreach``/``until``), the ``step.started``/``step.completed`` events;
+also ``step.progress`` reporting (:mod:`activities.progress`) and secrets.
+
+Secrets: the workflow only ever holds markers for ``{{ secrets.<name> }}``. The wrapper
+replaces them with the values just before the call, and redacts the values (and their
+URL-, JSON- and basic-auth-encoded forms) from the output and from errors before anything
+is recorded or returned, so a value never reaches Temporal history, the database or the
+event stream.
+
+Recording those two here rather than from the workflow saves a local-activity round trip per
+step (the workflow task would stay open while it runs). Recording never fails the step: when
+the database cannot take an event, the outcome says so and the workflow delivers it instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from temporalio import activity
 from temporalio.common import RetryPolicy
@@ -16,24 +35,126 @@ from temporalio.exceptions import ApplicationError
 
 from activities.events import EventRecorder
 from activities.http import HttpActivities, HttpRequestInput
-from temporal_workflows.run_types import EventRecord, StepOutcome
+from activities.progress import ProgressReporter, reporting
+from temporal_workflows.expressions import (
+    UnknownSecretError,
+    redact_secrets,
+    resolve_secret_markers,
+)
+from temporal_workflows.run_types import EventRecord, StepLifecycle, StepOutcome
+from temporal_workflows.secret_markers import substitute_secret_markers
+
+logger = logging.getLogger(__name__)
+
+SecretLookup = Callable[[Collection[str]], Awaitable[dict[str, str]]]
+"""Gives the values of those of the named secrets that exist."""
+
+
+@dataclass(frozen=True)
+class StepCall:
+    execution_id: str
+    step_id: str
+    lifecycle: StepLifecycle
 
 
 class StepActivities:
-    def __init__(self, http: HttpActivities, recorder: EventRecorder) -> None:
+    def __init__(
+        self, http: HttpActivities, recorder: EventRecorder, secrets: SecretLookup | None = None
+    ) -> None:
         self._http = http
         self._recorder = recorder
+        self._secrets = secrets
 
     @activity.defn(name="run_http_step")
     async def run_http_step(self, request: dict[str, Any]) -> StepOutcome:
+        lifecycle = StepLifecycle.model_validate(request.pop("lifecycle", None) or {})
+        call = StepCall(str(request.get("execution_id")), str(request.get("step_id")), lifecycle)
+        # Recording the start overlaps the call itself; completion is recorded after both.
+        started = asyncio.create_task(self._record_started(call))
+        hidden: list[str] = []
         try:
-            output = await self._http.request(HttpRequestInput(**request))
+            request, hidden = await self._with_secrets(request, call.step_id)
+            with reporting(ProgressReporter(self._recorder, call.execution_id, call.step_id)):
+                output = await self._http.request(HttpRequestInput(**request))
         except ApplicationError as error:
-            await self._report_failure(
-                str(request.get("execution_id")), str(request.get("step_id")), error
-            )
+            await asyncio.shield(started)
+            error = _redacted_error(error, hidden)
+            await self._report_failure(call.execution_id, call.step_id, error)
             raise _with_attempt(error) from None
-        return StepOutcome(output=output, attempt=activity.info().attempt)
+        finally:
+            started_recorded = await asyncio.shield(started)
+        output = redact_secrets(output, hidden)
+        return await self._complete(call, output, started_recorded=started_recorded)
+
+    async def _with_secrets(
+        self, request: dict[str, Any], step_id: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The request with secret markers replaced, and every form of the values to hide."""
+        names = _secret_names(request)
+        if not names:
+            return request, []
+        if self._secrets is None:
+            raise ApplicationError(
+                "secrets are not available on this worker", type="SecretError", non_retryable=True
+            )
+        values = await self._secrets(names)
+        try:
+            resolved = resolve_secret_markers(
+                request, values.__getitem__, location=f"steps.{step_id}.with"
+            )
+        except UnknownSecretError as exc:
+            raise ApplicationError(str(exc), type="UnknownSecret", non_retryable=True) from None
+        return resolved, _secret_forms(list(values.values()), resolved.get("auth"))
+
+    async def _record_started(self, call: StepCall) -> bool:
+        if not call.lifecycle.emit:
+            return True
+        info = activity.info()
+        # One key for every attempt: a retried attempt does not start the step again.
+        return await self._record_quietly(
+            call.execution_id,
+            EventRecord(
+                type="step.started",
+                dedupe_key=f"act:{info.activity_id}:started",
+                step_id=call.step_id,
+                attempt=info.attempt,
+                data={"step_type": call.lifecycle.step_type},
+                ts=datetime.now(UTC),
+            ),
+        )
+
+    async def _complete(
+        self, call: StepCall, output: Any, *, started_recorded: bool
+    ) -> StepOutcome:
+        """The step's outcome; records ``step.completed`` (with this output) for plain steps."""
+        info = activity.info()
+        completed = True
+        if call.lifecycle.emit:
+            completed = await self._record_quietly(
+                call.execution_id,
+                EventRecord(
+                    type="step.completed",
+                    dedupe_key=f"act:{info.activity_id}:completed",
+                    step_id=call.step_id,
+                    attempt=info.attempt,
+                    data={"output": output, "step_type": call.lifecycle.step_type},
+                    ts=datetime.now(UTC),
+                ),
+            )
+        return StepOutcome(
+            output=output,
+            attempt=info.attempt,
+            started_recorded=started_recorded,
+            completed_recorded=completed,
+        )
+
+    async def _record_quietly(self, execution_id: str, event: EventRecord) -> bool:
+        try:
+            await self._recorder.record(execution_id, [event])
+        except Exception:  # the workflow delivers it instead (StepOutcome flags)
+            logger.warning("could not record %s for %s", event.type, execution_id, exc_info=True)
+            return False
+        return True
 
     async def _report_failure(
         self, execution_id: str, step_id: str, error: ApplicationError
@@ -57,7 +178,7 @@ class StepActivities:
             },
             ts=datetime.now(UTC),
         )
-        await self._recorder.record(execution_id, [event])
+        await self._record_quietly(execution_id, event)
 
 
 def _next_delay(
@@ -84,6 +205,43 @@ def _with_attempt(error: ApplicationError) -> ApplicationError:
     return ApplicationError(
         error.message,
         details,
+        type=error.type,
+        non_retryable=error.non_retryable,
+        next_retry_delay=error.next_retry_delay,
+    )
+
+
+def _secret_names(value: Any) -> set[str]:
+    """The names of the secrets whose markers occur in ``value``."""
+    names: set[str] = set()
+
+    def note(name: str) -> str:
+        names.add(name)
+        return ""
+
+    substitute_secret_markers(value, note)
+    return names
+
+
+def _secret_forms(values: list[str], auth: Any) -> list[str]:
+    """The values as a response may echo them: raw, URL-encoded, JSON-escaped, basic auth."""
+    forms = set(values)
+    for value in values:
+        forms.update({quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]})
+    if isinstance(auth, dict) and auth.get("type") == "basic":
+        pair = f"{auth.get('username', '')}:{auth.get('password', '')}"
+        if any(value in pair for value in values):
+            forms.add(base64.b64encode(pair.encode()).decode())
+    return [form for form in forms if form]
+
+
+def _redacted_error(error: ApplicationError, hidden: list[str]) -> ApplicationError:
+    """The same failure with secret values hidden from its message and details."""
+    if not hidden:
+        return error
+    return ApplicationError(
+        redact_secrets(error.message, hidden),
+        *redact_secrets(list(error.details), hidden),
         type=error.type,
         non_retryable=error.non_retryable,
         next_retry_delay=error.next_retry_delay,

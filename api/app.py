@@ -14,35 +14,69 @@ from temporalio.client import Client
 from api.context import AppContext
 from api.encryption import Encryptor
 from api.errors import NotFound
+from api.events import EventBus, build_event_bus
+from api.logging_config import RequestIdMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
 from api.problems import install_problem_handlers
-from api.routers import api_keys, auth, executions, health, users, workflows
+from api.routers import (
+    analytics,
+    api_keys,
+    artifacts,
+    auth,
+    codec,
+    executions,
+    health,
+    hooks,
+    integrations,
+    secrets,
+    streams,
+    triggers,
+    users,
+    webhooks,
+    workflows,
+)
+from api.routers.codec import CodecCorsMiddleware, codec_origins
 from api.services.users import ensure_admin
 from api.settings import Settings
+from api.storage import build_object_store
 from api.temporal_client import TemporalGateway
 from db.session import create_engine, create_session_factory
 
 DASHBOARD_DIST = Path(__file__).resolve().parent.parent / "dashboard" / "dist"
 
 
-def build_context(settings: Settings, temporal_client: Client | None = None) -> AppContext:
+def build_context(
+    settings: Settings, temporal_client: Client | None = None, bus: EventBus | None = None
+) -> AppContext:
     engine = create_engine(settings.effective_database_url)
-    return AppContext(
+    ctx = AppContext(
         settings=settings,
         engine=engine,
         sessions=create_session_factory(engine),
         temporal=TemporalGateway(settings, temporal_client),
         encryptor=Encryptor(settings.signing_key),
+        store=build_object_store(settings),
+        bus=bus or build_event_bus(settings),
     )
+    # Services that keep Temporal in step with rows (a workflow's schedule triggers) reach
+    # the app's Temporal connection from their session: session.info["app"].
+    ctx.sessions.configure(info={"app": ctx})
+    return ctx
 
 
-def create_app(settings: Settings, *, temporal_client: Client | None = None) -> FastAPI:
-    """Build the API. The database must already be migrated (``headrace migrate``)."""
+def create_app(
+    settings: Settings, *, temporal_client: Client | None = None, bus: EventBus | None = None
+) -> FastAPI:
+    """Build the API. The database must already be migrated (``headrace migrate``).
+
+    ``bus`` is shared with a worker in the same process (``headrace dev``); without it the
+    app builds its own from the settings (Redis, or a polling in-process bus) and closes it.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = build_context(settings, temporal_client)
+        ctx = build_context(settings, temporal_client, bus)
         app.state.ctx = ctx
         if settings.admin_email and settings.admin_password:
             async with ctx.sessions() as session:
@@ -52,6 +86,8 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         try:
             yield
         finally:
+            if bus is None:
+                await ctx.bus.aclose()
             await ctx.engine.dispose()
 
     app = FastAPI(
@@ -63,11 +99,16 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(CodecCorsMiddleware, origins=codec_origins(settings))
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, api_keys, workflows, executions):
+    for module in (auth, users, api_keys, workflows, executions, streams, secrets, analytics):
+        api.include_router(module.router)
+    for module in (triggers, webhooks, integrations, artifacts, codec):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(hooks.router)
     _mount_dashboard(app)
     return app
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.encryption import Encryptor
+from api.events import EventBus, InProcessEventBus, StreamOptions
 from api.settings import Settings
+from api.storage import ObjectStore
 from api.temporal_client import TemporalGateway
 
 
@@ -18,3 +20,7 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     temporal: TemporalGateway
     encryptor: Encryptor
+    store: ObjectStore  # artifacts and large payloads (local disk or S3)
+    # Live events; the default has no publisher in this process, so its readers poll.
+    bus: EventBus = field(default_factory=lambda: InProcessEventBus(live=False))
+    stream_options: StreamOptions = field(default_factory=StreamOptions)

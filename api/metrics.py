@@ -1,23 +1,33 @@
 """Prometheus metrics of the API process, all prefixed ``headrace_``.
 
 When ``PROMETHEUS_MULTIPROC_DIR`` is set (several API worker processes), ``/metrics`` merges
-every process's samples with prometheus-client's multiprocess collector.
+every process's samples with prometheus-client's multiprocess collector. Figures that describe
+the whole system rather than one process (executions running or waiting) are read from the
+database at scrape time by :class:`ExecutionGauges`, so every process reports the same truth.
+Labels are bounded: route templates, status codes and small fixed sets, never ids.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -31,14 +41,125 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+BUS_LAG = Histogram(
+    "headrace_event_bus_lag_seconds",
+    "Delay between an event's timestamp and its delivery to a stream subscriber",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+STREAM_SUBSCRIBERS = Gauge(
+    "headrace_stream_subscribers",
+    "Clients currently following an execution's events, by transport (sse, ws)",
+    ["transport"],
+    multiprocess_mode="livesum",
+)
+WEBHOOK_OUTCOMES = frozenset(
+    {
+        "accepted",
+        "duplicate",
+        "unauthorized",
+        "not_found",
+        "method_not_allowed",
+        "invalid",
+        "rate_limited",
+        "error",
+    }
+)
+WEBHOOK_REQUESTS = Counter(
+    "headrace_webhook_requests_total",
+    "Webhook calls by outcome: accepted, duplicate (idempotency key seen) or a rejection",
+    ["outcome"],
+)
+ACTIVE_STATUSES = ("pending", "running", "waiting", "paused")
+
+logger = logging.getLogger(__name__)
 
 
-def render_metrics() -> tuple[bytes, str]:
+def observe_bus_lag(seconds: float) -> None:
+    """Record how late an event reached a stream subscriber (negative clock skew counts as 0)."""
+    BUS_LAG.observe(max(seconds, 0.0))
+
+
+def count_webhook(outcome: str) -> None:
+    """Count one webhook call; ``outcome`` is one of :data:`WEBHOOK_OUTCOMES` (else ``other``)."""
+    WEBHOOK_REQUESTS.labels(outcome if outcome in WEBHOOK_OUTCOMES else "other").inc()
+
+
+@contextmanager
+def track_stream_subscriber(transport: str) -> Iterator[None]:
+    """Count a live SSE/WebSocket subscriber for as long as the block runs."""
+    gauge = STREAM_SUBSCRIBERS.labels("ws" if transport == "ws" else "sse")
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()
+
+
+class ExecutionGauges(Collector):
+    """``headrace_executions_active{status}``: unfinished executions, counted in the database.
+
+    ``load`` runs the count query; :meth:`refresh` calls it at most once per ``ttl`` seconds
+    (scrapes from several Prometheus servers share one query), and keeps the last figures
+    when the database does not answer, with ``headrace_executions_active_stale`` set to 1.
+    """
+
+    def __init__(
+        self, load: Callable[[], Awaitable[Mapping[str, int]]], *, ttl: float = 5.0
+    ) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._counts: dict[str, int] = dict.fromkeys(ACTIVE_STATUSES, 0)
+        self._loaded_at = float("-inf")
+        self._stale = True
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._loaded_at < self._ttl:
+                return
+            try:
+                counts = await asyncio.wait_for(self._load(), 5)
+            except Exception:  # a scrape must still answer; the staleness gauge says why
+                logger.warning("counting active executions failed", exc_info=True)
+                self._stale = True
+                return
+            self._counts = {s: int(counts.get(s, 0)) for s in ACTIVE_STATUSES}
+            self._loaded_at, self._stale = time.monotonic(), False
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families()
+
+    def _families(self) -> Iterator[Metric]:
+        active = GaugeMetricFamily(
+            "headrace_executions_active",
+            "Unfinished executions by status (pending, running, waiting, paused)",
+            labels=["status"],
+        )
+        for status in ACTIVE_STATUSES:
+            active.add_metric([status], self._counts[status])
+        yield active
+        yield GaugeMetricFamily(
+            "headrace_executions_active_stale",
+            "1 when the last count of active executions failed and older figures are shown",
+            value=1 if self._stale else 0,
+        )
+
+
+def render_metrics(extra: Sequence[Collector] = ()) -> tuple[bytes, str]:
+    """The Prometheus text of this process (or all processes), plus ``extra`` collectors."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in extra:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    extra_registry = CollectorRegistry(auto_describe=False)
+    for collector in extra:
+        extra_registry.register(collector)
+    return generate_latest(REGISTRY) + generate_latest(extra_registry), CONTENT_TYPE_LATEST
 
 
 class MetricsMiddleware:

@@ -6,24 +6,26 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Generator
 from contextlib import suppress
 
 import uvicorn
 
 from api.app import create_app
 from api.devstack import temporal_dev_server
+from api.events import EventBus, InProcessEventBus, build_event_bus
+from api.logging_config import configure_logging
 from api.settings import Settings
 from api.temporal_client import connect_temporal
 from db.migrate import upgrade_to_head
 from worker.main import build_worker, worker_resources
+from worker.telemetry import build_runtime, serve_worker_metrics
 
 logger = logging.getLogger("headrace")
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
 
 
 class _Server(uvicorn.Server):
@@ -33,12 +35,13 @@ class _Server(uvicorn.Server):
     worker and the dev server's child process are stopped.)
     """
 
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
-async def _serve_api(settings: Settings) -> None:
-    app = create_app(settings)
+async def _serve_api(settings: Settings, bus: EventBus | None = None) -> None:
+    app = create_app(settings, bus=bus)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True
     )
@@ -55,11 +58,17 @@ async def _serve_api(settings: Settings) -> None:
 
 async def run_worker(settings: Settings) -> None:
     _configure_logging(settings)
-    client = await connect_temporal(settings)
-    async with worker_resources(settings) as resources:
-        worker = build_worker(client, settings.task_queue, resources)
-        logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        await worker.run()
+    # SDK and worker metrics are served by worker processes only (API replicas would clash).
+    client = await connect_temporal(settings, runtime=build_runtime(settings))
+    stop_metrics = serve_worker_metrics(settings)
+    try:
+        async with worker_resources(settings) as resources:
+            worker = build_worker(client, settings.task_queue, resources)
+            logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+            await worker.run()
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 async def run_api(settings: Settings) -> None:
@@ -72,11 +81,17 @@ async def run_dev(settings: Settings) -> None:
     """Temporal dev server (child process), migrations, then API and worker in this process."""
     _configure_logging(settings)
     async with temporal_dev_server(
-        settings.data_dir, settings.temporal_address, settings.temporal_ui_port
+        settings.data_dir,
+        settings.temporal_address,
+        settings.temporal_ui_port,
+        codec_url=f"{settings.base_url}/api/v1/temporal-codec",
     ):
         await upgrade_to_head(settings.effective_database_url)
         client = await connect_temporal(settings)
-        async with worker_resources(settings) as resources:
+        # One bus for the API and the worker: events go from the activity to the stream
+        # without leaving the process (Redis instead, if HEADRACE_REDIS_URL is set).
+        bus = build_event_bus(settings) if settings.redis_url else InProcessEventBus()
+        async with worker_resources(settings, bus) as resources:
             worker = build_worker(client, settings.task_queue, resources)
             worker_task = asyncio.create_task(worker.run())
             print(
@@ -85,8 +100,9 @@ async def run_dev(settings: Settings) -> None:
                 flush=True,
             )
             try:
-                await _serve_api(settings)  # returns on SIGINT/SIGTERM (uvicorn handles both)
+                await _serve_api(settings, bus)  # returns on SIGINT/SIGTERM
             finally:
                 await worker.shutdown()
                 with suppress(asyncio.CancelledError):
                     await worker_task
+                await bus.aclose()

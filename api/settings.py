@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     )
     max_body: int = Field(10 * MIB, description="Largest accepted request body, in bytes.")
 
+    # --- observability ------------------------------------------------------------------
+    worker_metrics_port: int | None = Field(
+        None,
+        description="Port a `headrace worker` serves its `headrace_*` metrics on (`/metrics`, "
+        "on HEADRACE_HOST); unset: not served (the API's `/metrics` has the API's own).",
+    )
+    temporal_metrics_port: int | None = Field(
+        None,
+        description="Port a `headrace worker`'s Temporal SDK Prometheus exporter listens on "
+        "(on HEADRACE_HOST; metrics prefixed `headrace_temporal_`); unset: off.",
+    )
+
     @model_validator(mode="after")
     def _refuse_missing_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.secret_key is None:

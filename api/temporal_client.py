@@ -6,11 +6,12 @@ import asyncio
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from api.errors import UpstreamUnavailable
 from api.settings import Settings
+from api.storage.codec import build_data_converter
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -29,15 +30,17 @@ def _tls_config(settings: Settings) -> TLSConfig | bool:
     return True
 
 
-async def connect_temporal(settings: Settings) -> Client:
-    """Connect with the project's data converter and the configured TLS / API key."""
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """Connect with the project's data converter (pydantic + claim-check codec over the
+    object store) and the configured TLS / API key; ``runtime`` carries SDK telemetry."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=build_data_converter(settings),
         tls=_tls_config(settings),
         api_key=api_key,
+        runtime=runtime,
     )
 
 

@@ -380,6 +380,8 @@ class HeadraceRun:
             data["output"] = output
         if error is not None:
             data["error"], data["error_type"] = error, error_type
+        if status in ("completed", "failed") and state.started_at is not None:
+            data["duration_seconds"] = (now - state.started_at).total_seconds()
         event = {"running": "step.started", "waiting": "execution.waiting"}.get(
             status, f"step.{status}"
         )
@@ -566,6 +568,19 @@ class HeadraceRun:
             raise StepError(f"{waiter.kind} not received: {exc}", "WaitTimedOut") from exc
         self._steps[step.id].status = "running"
         return answer
+
+    async def _step_n8n(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        request = {
+            "step_id": step.id,
+            "execution_id": self._run.execution_id,
+            "workflow_id": self._run.workflow_id,
+            "webhook_url": params.get("webhook_url"),
+            "n8n_workflow_id": params.get("workflow_id"),
+            "integration": params.get("integration"),
+            "method": str(params.get("method", "POST")).upper(),
+            "payload": params.get("payload"),
+        }
+        return await self._step_activity(step, "run_n8n_step", request)
 
     async def _step_http(self, step: StepDefinition, params: dict[str, Any]) -> Any:
         request = {

@@ -90,7 +90,8 @@ class HeadraceScheduledRun:
         return result
 
     async def _load(self, workflow_id: str) -> ChildDefinition:
-        for attempt in range(NOT_FOUND_RETRIES + 1):
+        attempt = 0
+        while True:
             try:
                 loaded: ChildDefinition = await workflow.execute_activity(
                     "load_child_definition",
@@ -105,11 +106,11 @@ class HeadraceScheduledRun:
                 not_found = isinstance(cause, ApplicationError) and (
                     cause.type == "ChildWorkflowNotFound"
                 )
-                if not not_found or attempt == NOT_FOUND_RETRIES:
+                if not not_found or attempt >= NOT_FOUND_RETRIES:
                     raise ApplicationError(
                         f"cannot load workflow {workflow_id}: {cause or exc}",
                         type="ScheduledWorkflowUnavailable",
                         non_retryable=True,
                     ) from exc
-                await workflow.sleep(timedelta(seconds=1))
-        raise AssertionError("unreachable")
+            attempt += 1
+            await workflow.sleep(timedelta(seconds=1))

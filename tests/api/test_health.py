@@ -18,7 +18,7 @@ class TestProbes:
     ) -> None:
         response = await client.get("/readyz")
         assert response.status_code == 200, response.text
-        assert response.json()["checks"] == {"database": "ok", "temporal": "ok"}
+        assert response.json()["checks"] == {"database": "ok", "temporal": "ok", "event_bus": "ok"}
 
     async def test_readyz_names_the_service_that_is_down(self, db_url: str, tmp_path: Path) -> None:
         app: FastAPI = create_app(make_settings(db_url, tmp_path, temporal_address="127.0.0.1:1"))

@@ -23,9 +23,16 @@ class TestValidate:
 
     def test_an_invalid_definition_exits_1_with_the_api_pointers(self, tmp_path: Path) -> None:
         path = tmp_path / "bad.json"
-        path.write_text(json.dumps({"steps": [
-            {"id": "a", "type": "transform", "depends_on": ["b"]},
-            {"id": "b", "type": "transform", "depends_on": ["a"]}]}))
+        path.write_text(
+            json.dumps(
+                {
+                    "steps": [
+                        {"id": "a", "type": "transform", "depends_on": ["b"]},
+                        {"id": "b", "type": "transform", "depends_on": ["a"]},
+                    ]
+                }
+            )
+        )
         result = cli.invoke(app, ["validate", str(path)])
         assert result.exit_code == 1
         assert "/steps/" in result.output and "cycle" in result.output
@@ -43,8 +50,16 @@ class TestUsersAndMigrate:
         monkeypatch.setenv("HEADRACE_DATA_DIR", str(tmp_path))
         monkeypatch.setenv("HEADRACE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
         monkeypatch.delenv("HEADRACE_SECRET_KEY", raising=False)
-        args = ["users", "create", "--email", "ops@example.com", "--password", "long-enough-pw",
-                "--role", "admin"]
+        args = [
+            "users",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "long-enough-pw",
+            "--role",
+            "admin",
+        ]
         first = cli.invoke(app, args)
         assert first.exit_code == 0, first.output
         assert (tmp_path / "secret_key").exists()  # dev default: generated and kept

@@ -1,0 +1,89 @@
+"""Counting windows for webhooks: per-webhook rate limits and one-time signature claims.
+
+Two backends with the same two operations: Redis (``HEADRACE_REDIS_URL``), shared by every
+API process, and an in-process one for ``headrace dev`` and single-process deployments.
+Limits use fixed windows: at most ``limit`` hits in each ``window``-second slot of the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        """Count a hit; ``None`` if within the limit, else seconds until the window ends."""
+        ...
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        """True the first time ``key`` is claimed within ``ttl`` seconds, False afterwards."""
+        ...
+
+
+def _slot(window: float, now: float) -> tuple[int, float]:
+    """The window's number and the seconds left in it."""
+    number = int(now // window)
+    return number, (number + 1) * window - now
+
+
+class MemoryLimiter:
+    """In-process windows; fine for one API process."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._claims: dict[str, float] = {}
+        self._max_keys = max_keys
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        number, left = _slot(window, time.time())
+        slot, count = self._counts.get(key, (number, 0))
+        count = count + 1 if slot == number else 1
+        self._counts[key] = (number, count)
+        return None if count <= limit else left
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        now = time.monotonic()
+        if len(self._claims) > self._max_keys:  # bounded memory: forget what has expired
+            self._claims = {k: t for k, t in self._claims.items() if t > now}
+        expires = self._claims.get(key)
+        if expires is not None and expires > now:
+            return False
+        self._claims[key] = now + ttl
+        return True
+
+
+class RedisLimiter:
+    """Windows in Redis, so every API process counts against the same limit."""
+
+    def __init__(self, redis: Redis, prefix: str = "headrace:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        number, left = _slot(window, time.time())
+        name = f"{self._prefix}rl:{key}:{number}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.pexpire(name, math.ceil((left + 1) * 1000))
+            count, _ = await pipe.execute()
+        return None if int(count) <= limit else left
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        name = f"{self._prefix}claim:{key}"
+        return bool(await self._redis.set(name, b"1", nx=True, px=math.ceil(ttl * 1000)))
+
+
+def build_limiter(redis_url: str | None) -> Limiter:
+    """Redis-backed with a URL, in-process without."""
+    if redis_url:
+        return RedisLimiter(Redis.from_url(redis_url))
+    return MemoryLimiter()
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` in whole seconds, never 0."""
+    return str(max(1, math.ceil(seconds)))

@@ -1,0 +1,60 @@
+"""``/hooks/{url_path}``: where the outside world calls webhooks (no user auth)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import ContextDep, SessionDep, TemporalClientDep
+from api.rate_limit import Limiter, build_limiter
+from api.schemas.webhooks import HookAccepted
+from api.services import webhooks
+
+router = APIRouter(tags=["webhooks"])
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def webhook_limiter(request: Request, ctx: ContextDep) -> Limiter:
+    """The app's limiter, built on first use (Redis with HEADRACE_REDIS_URL)."""
+    limiter: Limiter | None = getattr(request.app.state, "webhook_limiter", None)
+    if limiter is None:
+        limiter = build_limiter(ctx.settings.redis_url)
+        request.app.state.webhook_limiter = limiter
+    return limiter
+
+
+@router.api_route(
+    "/hooks/{url_path:path}",
+    methods=METHODS,
+    response_model=HookAccepted,
+    status_code=202,
+    responses={200: {"model": HookAccepted, "description": "`?wait=true` and the run ended"}},
+)
+async def receive(
+    url_path: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    client: TemporalClientDep,
+    ctx: ContextDep,
+    wait: Annotated[bool, Query(description="Answer with the result, like a sync execute")] = False,
+) -> HookAccepted:
+    """Start the webhook's workflow with ``{body, query, headers, method, event_type}``."""
+    deps = webhooks.HookDeps(
+        client=client,
+        settings=ctx.settings,
+        encryptor=ctx.encryptor,
+        limiter=webhook_limiter(request, ctx),
+    )
+    call = webhooks.IncomingCall(
+        url_path=url_path,
+        method=request.method,
+        headers=request.headers,
+        query=request.query_params.multi_items(),
+        body=await request.body(),
+        wait=wait,
+    )
+    answer = await webhooks.receive(session, deps, call)
+    response.status_code = answer.status_code
+    return answer.result

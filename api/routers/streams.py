@@ -1,0 +1,181 @@
+"""Live events: ``GET /executions/{id}/events`` (SSE) and the WebSocket streams.
+
+Authorization is the same as reading the execution (404 for one the caller may not see).
+WebSockets cannot carry problem+json after the handshake, so a refused handshake is an
+HTTP answer (the ASGI WebSocket Denial Response) with the usual problem body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, WebSocket
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from api.context import AppContext
+from api.deps import ContextDep, CurrentUser, SessionDep, get_current_user
+from api.errors import HeadraceError, invalid
+from api.events import SubscriberOverflow
+from api.problems import problem_response
+from api.services.streams import (
+    ExecutionStream,
+    VisibleEvents,
+    authorize_execution,
+)
+from db.models import User
+
+router = APIRouter(tags=["events"])
+
+KEEP_ALIVE_SECONDS = 15
+# A client that does not take a frame for this long is gone or stuck: drop it.
+SEND_TIMEOUT_SECONDS = 30
+WS_TRY_AGAIN_LATER = 1013
+
+
+@router.get(
+    "/executions/{execution_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Event stream"}},
+)
+async def execution_events(
+    execution_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    ctx: ContextDep,
+    last_event_id: Annotated[
+        int | None, Header(alias="Last-Event-ID", ge=0, description="Resume after this id")
+    ] = None,
+    since: Annotated[int, Query(ge=0, description="Resume after this id (no header)")] = 0,
+) -> EventSourceResponse:
+    """Server-Sent Events of one execution: what the client missed, then live, then end."""
+    await authorize_execution(session, user, execution_id)
+    after = last_event_id if last_event_id is not None else since
+    stream = ExecutionStream(ctx.sessions, ctx.bus, execution_id, after, ctx.stream_options)
+    return EventSourceResponse(
+        _sse_frames(stream),
+        ping=KEEP_ALIVE_SECONDS,
+        send_timeout=SEND_TIMEOUT_SECONDS,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse_frames(stream: ExecutionStream) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async for message in stream:
+            yield ServerSentEvent(
+                data=json.dumps(message), event=message["type"], id=str(message["id"])
+            )
+    except SubscriberOverflow as exc:
+        yield ServerSentEvent(data=json.dumps(_overflow_reason(exc, stream.last_id)), event="error")
+
+
+def _overflow_reason(exc: SubscriberOverflow, last_id: int) -> dict[str, object]:
+    return {
+        "reason": "slow_consumer",
+        "detail": f"The client read too slowly ({exc}); reconnect to resume.",
+        "last_event_id": last_id,
+    }
+
+
+@router.websocket("/ws/executions/{execution_id}")
+async def execution_socket(websocket: WebSocket, execution_id: uuid.UUID) -> None:
+    """The events of one execution as JSON text frames; ``?since=N`` resumes after id N."""
+    ctx: AppContext = websocket.app.state.ctx
+    try:
+        since = _since(websocket)
+        async with ctx.sessions() as session:
+            user = await _socket_user(ctx, websocket, session)
+            await authorize_execution(session, user, execution_id)
+    except HeadraceError as error:
+        await _deny(websocket, error)
+        return
+    stream = ExecutionStream(ctx.sessions, ctx.bus, execution_id, since, ctx.stream_options)
+    await websocket.accept()
+    await _pump(websocket, stream)
+
+
+@router.websocket("/ws/events")
+async def all_events_socket(websocket: WebSocket) -> None:
+    """Every live event of the executions the caller may see (no replay)."""
+    ctx: AppContext = websocket.app.state.ctx
+    try:
+        async with ctx.sessions() as session:
+            user = await _socket_user(ctx, websocket, session)
+    except HeadraceError as error:
+        await _deny(websocket, error)
+        return
+    await websocket.accept()
+    await _pump(websocket, VisibleEvents(ctx.sessions, ctx.bus, user, ctx.stream_options))
+
+
+async def _pump(websocket: WebSocket, events: ExecutionStream | VisibleEvents) -> None:
+    """Send events until the stream ends or the client leaves; close with a reason."""
+    sender = asyncio.create_task(_send_all(websocket, events))
+    listener = asyncio.create_task(_until_disconnect(websocket))
+    done, pending = await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with suppress(asyncio.CancelledError, WebSocketDisconnect):
+            await task
+    if sender in done and not sender.cancelled():
+        sender.result()  # re-raise an unexpected failure; it is logged by the server
+
+
+async def _send_all(websocket: WebSocket, events: ExecutionStream | VisibleEvents) -> None:
+    code, reason = 1000, "stream ended"
+    try:
+        async for message in events:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await websocket.send_text(json.dumps(message))
+    except SubscriberOverflow as exc:
+        code, reason = WS_TRY_AGAIN_LATER, f"slow consumer: {exc}; reconnect"
+        if isinstance(events, ExecutionStream):
+            reason += f" with since={events.last_id}"
+    except (TimeoutError, WebSocketDisconnect, OSError):
+        return
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await websocket.close(code=code, reason=reason[:120])
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Read (and ignore) client frames until it disconnects."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+def _since(websocket: WebSocket) -> int:
+    raw = websocket.query_params.get("since", "0")
+    if not raw.isdigit():
+        raise invalid("/query/since", "since must be a non-negative integer (an event id)")
+    return int(raw)
+
+
+async def _socket_user(ctx: AppContext, websocket: WebSocket, session: AsyncSession) -> User:
+    """Authenticate like HTTP routes: bearer header, ``access_token`` query, or X-API-Key."""
+    authorization = websocket.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    return await get_current_user(
+        ctx,
+        session,
+        bearer=token if scheme.lower() == "bearer" and token else None,
+        api_key=websocket.headers.get("x-api-key"),
+        access_token=websocket.query_params.get("access_token"),
+    )
+
+
+async def _deny(websocket: WebSocket, error: HeadraceError) -> None:
+    """Refuse the handshake with the problem+json answer an HTTP route would give."""
+    try:
+        await websocket.send_denial_response(problem_response(error))
+    except RuntimeError:  # the server lacks the denial extension: close with 4000 + status
+        await websocket.close(code=4000 + error.status, reason=error.detail[:120])

@@ -1,0 +1,76 @@
+"""``/api/v1/webhooks``: webhook triggers as a resource of their own."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from api.deps import CurrentUser, SessionDep
+from api.routers.triggers import TriggerDepsDep
+from api.schemas.common import Page
+from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookPublic, WebhookUpdate
+from api.services import triggers
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookPublic)
+async def create_webhook(
+    data: WebhookCreate, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+) -> WebhookPublic:
+    """A webhook that starts the workflow; a generated secret is in this answer only."""
+    return await triggers.create_webhook(session, deps, user, data)
+
+
+@router.get("", response_model=Page[WebhookPublic])
+async def list_webhooks(
+    user: CurrentUser,
+    session: SessionDep,
+    deps: TriggerDepsDep,
+    workflow_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[WebhookPublic]:
+    data, total = await triggers.list_webhooks(
+        session, deps, user, workflow_id=workflow_id, limit=limit, offset=offset
+    )
+    return Page.of(data, count=total, limit=limit, offset=offset)
+
+
+@router.get("/{webhook_id}", response_model=WebhookPublic)
+async def get_webhook(
+    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+) -> WebhookPublic:
+    return await triggers.get_webhook(session, deps, user, webhook_id)
+
+
+@router.patch("/{webhook_id}", response_model=WebhookPublic)
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    data: WebhookUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    deps: TriggerDepsDep,
+) -> WebhookPublic:
+    return await triggers.update_webhook(session, deps, user, webhook_id, data)
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_webhook(
+    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+) -> None:
+    await triggers.delete_webhook(session, deps, user, webhook_id)
+
+
+@router.post("/{webhook_id}/rotate-secret", response_model=WebhookPublic)
+async def rotate_secret(
+    webhook_id: uuid.UUID,
+    rotation: SecretRotation,
+    user: CurrentUser,
+    session: SessionDep,
+    deps: TriggerDepsDep,
+) -> WebhookPublic:
+    """A new secret (shown once if generated); the old one works for ``grace_period``."""
+    return await triggers.rotate_webhook_secret(session, deps, user, webhook_id, rotation)

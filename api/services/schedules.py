@@ -1,0 +1,267 @@
+"""Schedule triggers as Temporal Schedules: one Temporal Schedule per ``schedule`` trigger.
+
+The trigger row is the source of truth; :class:`Schedules` builds the Temporal Schedule
+from it and keeps Temporal in step (create, update, pause, delete, describe, trigger,
+backfill). Spec errors are caught here first (timezone, durations, dates, cron shape) and
+then by the Temporal server's own cron parser, whose refusals become 422s too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+    ScheduleBackfill,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.client import ScheduleState as TemporalScheduleState
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.context import AppContext
+from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.schemas.triggers import ScheduleAction, ScheduleState, ScheduleTrigger
+from api.settings import Settings
+from api.temporal_client import TemporalGateway
+from db.models import Trigger, Workflow
+from temporal_workflows.durations import parse_duration
+from temporal_workflows.scheduled import (
+    SCHEDULED_WORKFLOW,
+    ScheduledRunInput,
+    execution_id_for,
+)
+
+OVERLAP = {
+    "skip": ScheduleOverlapPolicy.SKIP,
+    "buffer_one": ScheduleOverlapPolicy.BUFFER_ONE,
+    "buffer_all": ScheduleOverlapPolicy.BUFFER_ALL,
+    "cancel_other": ScheduleOverlapPolicy.CANCEL_OTHER,
+    "terminate_other": ScheduleOverlapPolicy.TERMINATE_OTHER,
+    "allow_all": ScheduleOverlapPolicy.ALLOW_ALL,
+}
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly", "@every ")
+MIN_INTERVAL = timedelta(seconds=1)
+SHOWN_NEXT = 5
+SHOWN_RECENT = 10
+
+
+def schedule_id_for(trigger_id: uuid.UUID) -> str:
+    return f"headrace-trigger-{trigger_id}"
+
+
+def check_spec(spec: ScheduleTrigger, pointer: str) -> list[ProblemDetail]:
+    """What is wrong with a schedule spec that can be told without asking Temporal."""
+    problems: list[ProblemDetail] = []
+    if spec.cron is not None:
+        fields = spec.cron.split()
+        if not spec.cron.startswith(CRON_MACROS) and not 5 <= len(fields) <= 7:
+            problems.append(
+                ProblemDetail(
+                    f"{pointer}/cron",
+                    f"cron {spec.cron!r} has {len(fields)} fields; it needs 5 "
+                    "(minute hour day-of-month month day-of-week), 6 or 7, or a macro (@daily)",
+                    "invalid_cron",
+                )
+            )
+    if spec.timezone is not None:
+        try:
+            ZoneInfo(spec.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                ProblemDetail(
+                    f"{pointer}/timezone",
+                    f"unknown time zone {spec.timezone!r} (use an IANA name: Europe/Paris)",
+                    "invalid_timezone",
+                )
+            )
+    for name in ("interval", "jitter", "catchup_window"):
+        problems += _duration_problem(spec, name, pointer)
+    for name in ("start_at", "end_at"):
+        problems += _instant_problem(getattr(spec, name), f"{pointer}/{name}")
+    return problems
+
+
+def _duration_problem(spec: ScheduleTrigger, name: str, pointer: str) -> list[ProblemDetail]:
+    text = getattr(spec, name)
+    if text is None:
+        return []
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        return [ProblemDetail(f"{pointer}/{name}", str(exc), "invalid_duration")]
+    if name == "interval" and value < MIN_INTERVAL:
+        return [ProblemDetail(f"{pointer}/{name}", "an interval must be at least 1s", "too_short")]
+    return []
+
+
+def _instant_problem(text: str | None, pointer: str) -> list[ProblemDetail]:
+    if text is None:
+        return []
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return [ProblemDetail(pointer, f"{text!r} is not an ISO 8601 date-time", "invalid_date")]
+    if moment.tzinfo is None:
+        return [ProblemDetail(pointer, "give a UTC offset (…Z or +02:00)", "naive_date")]
+    return []
+
+
+def _duration(text: str | None) -> timedelta | None:
+    return parse_duration(text) if text is not None else None
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """The Temporal Schedules of schedule triggers, on the API's Temporal client."""
+
+    temporal: TemporalGateway
+    settings: Settings
+
+    @classmethod
+    def of(cls, ctx: AppContext) -> Schedules:
+        return cls(ctx.temporal, ctx.settings)
+
+    @classmethod
+    def of_session(cls, session: AsyncSession) -> Schedules:
+        """The schedules of the app whose session this is (see ``api.app.build_context``)."""
+        ctx = session.info.get("app")
+        if not isinstance(ctx, AppContext):
+            raise UpstreamUnavailable(detail="This session has no Temporal connection")
+        return cls.of(ctx)
+
+    def build(self, trigger: Trigger, spec: ScheduleTrigger, workflow: Workflow) -> Schedule:
+        """The Temporal Schedule a trigger row stands for."""
+        action = ScheduleActionStartWorkflow(
+            SCHEDULED_WORKFLOW,
+            ScheduledRunInput(
+                workflow_id=str(workflow.id),
+                trigger_id=str(trigger.id),
+                input=spec.input_data,
+                created_by=str(workflow.owner_id),
+            ),
+            id=f"headrace-scheduled-{trigger.id}",
+            task_queue=self.settings.task_queue,
+            static_summary=f"schedule trigger of workflow {workflow.name}",
+        )
+        every = _duration(spec.interval)
+        return Schedule(
+            action=action,
+            spec=ScheduleSpec(
+                cron_expressions=[spec.cron] if spec.cron else [],
+                intervals=[ScheduleIntervalSpec(every=every)] if every else [],
+                time_zone_name=spec.timezone,
+                start_at=_instant(spec.start_at),
+                end_at=_instant(spec.end_at),
+                jitter=_duration(spec.jitter),
+            ),
+            policy=SchedulePolicy(
+                overlap=OVERLAP[spec.overlap], catchup_window=_duration(spec.catchup_window)
+            ),
+            state=TemporalScheduleState(paused=trigger.paused, note=f"workflow {workflow.id}"),
+        )
+
+    async def _client(self) -> Client:
+        return await self.temporal.client()
+
+    async def _handle(self, trigger: Trigger) -> ScheduleHandle:
+        return (await self._client()).get_schedule_handle(trigger.schedule_id or "")
+
+    async def create(self, trigger: Trigger, schedule: Schedule, pointer: str) -> None:
+        client = await self._client()
+        await _call(client.create_schedule(trigger.schedule_id or "", schedule), pointer)
+
+    async def update(self, trigger: Trigger, schedule: Schedule, pointer: str) -> None:
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await _call((await self._handle(trigger)).update(replace), pointer)
+
+    async def set_paused(self, trigger: Trigger, paused: bool) -> None:
+        # An update does not change the paused state; pause/unpause do.
+        handle = await self._handle(trigger)
+        if paused:
+            await _call(handle.pause(note="paused through the Headrace API"), "")
+        else:
+            await _call(handle.unpause(note="unpaused through the Headrace API"), "")
+
+    async def delete(self, trigger: Trigger) -> None:
+        """Delete the Temporal Schedule; one that is already gone is fine."""
+        try:
+            await (await self._handle(trigger)).delete()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise _unavailable(exc) from exc
+
+    async def run_now(self, trigger: Trigger) -> None:
+        handle = await self._handle(trigger)
+        await _call(handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL), "")
+
+    async def backfill(
+        self, trigger: Trigger, start: datetime, end: datetime, overlap: str
+    ) -> None:
+        handle = await self._handle(trigger)
+        await _call(handle.backfill(ScheduleBackfill(start, end, OVERLAP[overlap])), "")
+
+    async def describe(self, trigger: Trigger) -> ScheduleState | None:
+        """Next fire times and recent actions; None if Temporal has no such schedule."""
+        try:
+            description = await (await self._handle(trigger)).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise _unavailable(exc) from exc
+        info = description.info
+        return ScheduleState(
+            schedule_id=description.id,
+            paused=description.schedule.state.paused,
+            next_action_times=list(info.next_action_times[:SHOWN_NEXT]),
+            recent_actions=[
+                ScheduleAction(
+                    scheduled_at=a.scheduled_at,
+                    started_at=a.started_at,
+                    execution_id=(
+                        execution_id_for(a.action.workflow_id)
+                        if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+                        else None
+                    ),
+                )
+                for a in info.recent_actions[-SHOWN_RECENT:]
+            ],
+            running=len(info.running_actions),
+        )
+
+
+async def _call(operation: Any, pointer: str) -> None:
+    """Await a Temporal call; the server's refusal of a spec is a 422 at ``pointer``."""
+    try:
+        await operation
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            where = "/timezone" if "time zone" in exc.message else "/cron"
+            raise InvalidInput(
+                detail=exc.message,
+                errors=[ProblemDetail(pointer + where, exc.message, "invalid_schedule")],
+            ) from exc
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: RPCError) -> UpstreamUnavailable:
+    return UpstreamUnavailable(detail=f"Temporal refused the schedule change: {exc.message}")

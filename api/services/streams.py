@@ -1,0 +1,158 @@
+"""Event streams: replay from the database, then live from the bus, with no gap and no duplicate.
+
+The database has every event (the recorder stores before it publishes) and ids are dense per
+execution (1, 2, 3, …), so a reader keeps one number, the last id it sent, and:
+
+1. subscribes to the live bus *first*, so nothing published from now on is missed;
+2. replays the stored events after the client's last id;
+3. then takes live events, dropping those it already sent (id ≤ last) and, when an id jumps
+   (id > last + 1: published while it was replaying, or lost by the bus), re-reads the
+   database from its last id, which returns the missing ones and the live one in order;
+4. when no live event came for a while, or all the time while the bus is down, reads the
+   database anyway: a publish can fail (the run goes on), and a run can end without a
+   terminal event (terminated in the Temporal UI), which the execution row then shows.
+
+It ends after a terminal event (``execution.completed``/``failed``/``cancelled``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.events import event_message
+from api.events import ALL, EventBus, Message, StreamOptions
+from api.services.access import can_see, is_admin, visible_execution
+from db.execution_projection import TERMINAL
+from db.models import Execution, User, Workflow
+from db.repositories.executions import ExecutionRepository
+
+TERMINAL_EVENTS = frozenset({"execution.completed", "execution.failed", "execution.cancelled"})
+_VISIBILITY_CACHE_LIMIT = 10_000
+
+
+async def authorize_execution(
+    session: AsyncSession, user: User, execution_id: uuid.UUID
+) -> Execution:
+    """The execution if the caller may read it (404 otherwise); frees the connection.
+
+    A stream may last hours: it must not keep the request's database connection, so the
+    session is closed here and every later read takes a connection briefly.
+    """
+    execution, _ = await visible_execution(session, user, execution_id)
+    await session.close()
+    return execution
+
+
+class ExecutionStream:
+    """The events of one execution after ``after``: replayed, then live, in id order."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        execution_id: uuid.UUID,
+        after: int = 0,
+        options: StreamOptions | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._execution_id = execution_id
+        self.last_id = after
+        self._options = options or StreamOptions()
+        self._ended = False
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        """Yield each event once, in order; stop after the terminal event.
+
+        Raises:
+            SubscriberOverflow: The client read too slowly; it may resume from ``last_id``.
+        """
+        async with self._bus.subscribe(str(self._execution_id)) as live:
+            async for message in self._catch_up():
+                yield message
+            while not self._ended:
+                timeout = self._options.idle_check if live.healthy else self._options.poll_interval
+                message = await live.get(timeout)
+                if message is not None and int(message["id"]) <= self.last_id:
+                    continue  # sent already, by the replay or a gap fill
+                if message is not None and int(message["id"]) == self.last_id + 1:
+                    yield self._sent(message)
+                    continue
+                # A gap, or a quiet period: the database knows what happened.
+                async for stored in self._catch_up(check_end=message is None):
+                    yield stored
+
+    def _sent(self, message: Message) -> Message:
+        self.last_id = int(message["id"])
+        if message["type"] in TERMINAL_EVENTS:
+            self._ended = True
+        return message
+
+    async def _catch_up(self, *, check_end: bool = True) -> AsyncIterator[Message]:
+        """Every stored event after ``last_id``; ends the stream if the run has ended."""
+        while not self._ended:
+            async with self._sessions() as session:
+                # The status first: if it is final, every event was committed before it
+                # (same transaction), so the read below sees them all.
+                status = await session.scalar(
+                    select(Execution.status).where(Execution.id == self._execution_id)
+                )
+                rows = await ExecutionRepository(session).logs(
+                    self._execution_id, after=self.last_id, limit=self._options.page_size
+                )
+            if not rows and check_end:
+                self._ended = status is None or status in TERMINAL
+            for row in rows:
+                yield self._sent(event_message(row))
+            if len(rows) < self._options.page_size:
+                return
+
+
+class VisibleEvents:
+    """Every live event of executions ``user`` may see (no replay)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        user: User,
+        options: StreamOptions | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._user = user
+        self._options = options or StreamOptions()
+        self._visible: dict[str, bool] = {}
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        """Yield live events the user may see, as they come.
+
+        Raises:
+            SubscriberOverflow: The client read too slowly.
+        """
+        async with self._bus.subscribe(ALL) as live:
+            while True:
+                message = await live.get(self._options.idle_check)
+                if message is not None and await self._may_see(str(message["execution_id"])):
+                    yield message
+
+    async def _may_see(self, execution_id: str) -> bool:
+        if is_admin(self._user):
+            return True
+        known = self._visible.get(execution_id)
+        if known is not None:
+            return known
+        if len(self._visible) >= _VISIBILITY_CACHE_LIMIT:
+            self._visible.clear()
+        async with self._sessions() as session:
+            workflow = await session.scalar(
+                select(Workflow)
+                .join(Execution, Execution.workflow_id == Workflow.id)
+                .where(Execution.id == uuid.UUID(execution_id))
+            )
+        self._visible[execution_id] = workflow is not None and can_see(self._user, workflow)
+        return self._visible[execution_id]

@@ -1,0 +1,258 @@
+"""Receiving a webhook call on ``/hooks/{url_path}`` (the rows live in ``triggers``).
+
+Receiving, in order: find the active webhook (404), check the method (405), verify the
+caller (401, see :mod:`api.services.webhook_auth`), count against the webhook's rate limit
+(429), refuse a timestamped signature seen before (401), then start the run — or, for an
+``Idempotency-Key`` seen in the last 24 h, answer with the run that key started.
+
+Idempotency needs no table: the key maps to a deterministic execution id (UUIDv5 of the
+webhook and the key), which is also the Temporal workflow id. The executions table's
+primary key and Temporal's workflow-id uniqueness let exactly one of any number of
+concurrent duplicates (in any number of API processes) start the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.encryption import DecryptionError, Encryptor
+from api.errors import (
+    AuthenticationFailed,
+    Conflict,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    invalid,
+)
+from api.rate_limit import Limiter, retry_after_header
+from api.schemas.executions import ExecuteResult
+from api.schemas.webhooks import HookAccepted
+from api.services.executions import start_execution, wait_for_result
+from api.services.webhook_auth import AuthScheme, verify, visible_headers
+from api.settings import Settings
+from db.models import Execution, Trigger, User, Webhook, Workflow
+from db.repositories.triggers import WebhookRepository, execution_by_id
+from temporal_workflows.durations import parse_duration
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# Fixed forever: idempotent execution ids are derived from it.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7e4a8c-2f61-4d39-9c5e-51a3f8d2e6b4")
+MAX_KEY_GENERATIONS = 10_000
+CONTROL_QUERY = ("wait",)
+
+
+def accepted_secrets(webhook: Webhook, encryptor: Encryptor, now: datetime) -> list[str]:
+    """The current secret, plus the rotated-out one while its grace period lasts."""
+    found: list[str] = []
+    config = webhook.auth_config or {}
+    try:
+        if webhook.secret_encrypted:
+            found.append(encryptor.decrypt(webhook.secret_encrypted))
+        expires = config.get("previous_expires_at")
+        if expires and datetime.fromisoformat(expires) > now:
+            found.append(encryptor.decrypt(config["previous_secret_encrypted"]))
+    except DecryptionError:
+        pass  # a secret encrypted under another HEADRACE_SECRET_KEY matches nothing
+    return found
+
+
+# --- receiving ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """One request to ``/hooks/{url_path}``, as the router read it."""
+
+    url_path: str
+    method: str
+    headers: Mapping[str, str]
+    query: Sequence[tuple[str, str]]
+    body: bytes
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class HookDeps:
+    client: Client
+    settings: Settings
+    encryptor: Encryptor
+    limiter: Limiter
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    result: HookAccepted
+    status_code: int
+
+
+async def receive(session: AsyncSession, deps: HookDeps, call: IncomingCall) -> HookAnswer:
+    """Authenticate a webhook call and start its run (or find the run its key started)."""
+    found = await WebhookRepository(session).receiving(call.url_path)
+    if found is None or not found[0].is_active:
+        raise NotFound(detail=f"No active webhook at /hooks/{call.url_path}")
+    webhook, trigger, workflow = found
+    if call.method != webhook.method:
+        raise MethodNotAllowed(
+            detail=f"This webhook accepts {webhook.method} only", headers={"Allow": webhook.method}
+        )
+    scheme = AuthScheme.of(webhook.auth_type, webhook.auth_config or {})
+    secrets_now = accepted_secrets(webhook, deps.encryptor, datetime.now(UTC))
+    verified = verify(scheme, secrets_now, call.headers, call.body, time.time())
+    await _within_rate_limit(deps.limiter, webhook, trigger)
+    if verified.replay_key and not await deps.limiter.claim(
+        f"replay:{webhook.id}:{verified.replay_key}", verified.replay_ttl
+    ):
+        raise AuthenticationFailed(detail="This signature was already used", headers={})
+    if workflow.status != "active":
+        raise Conflict(detail=f"Workflow {workflow.id} is {workflow.status}: it starts no runs")
+    run_input = {
+        "body": parse_body(call.body, call.headers.get("content-type", "")),
+        "query": _multi([(k, v) for k, v in call.query if k not in CONTROL_QUERY]),
+        "headers": visible_headers(call.headers, scheme),
+        "method": call.method,
+        "event_type": webhook.event_type,
+    }
+    key = call.headers.get("idempotency-key") or verified.delivery_id
+    execution, duplicate = await _start_once(session, deps, trigger, workflow, run_input, key)
+    return await _answer(session, deps, execution, duplicate, call.wait)
+
+
+async def _within_rate_limit(limiter: Limiter, webhook: Webhook, trigger: Trigger) -> None:
+    limit = trigger.config.get("rate_limit") or {}
+    requests = int(limit.get("requests", 100))
+    window = parse_duration(str(limit.get("per", "1s"))).total_seconds()
+    retry_after = await limiter.hit(f"hook:{webhook.id}", requests, window)
+    if retry_after is not None:
+        raise RateLimited(
+            detail=f"More than {requests} calls per {limit.get('per', '1s')} to this webhook",
+            headers={"Retry-After": retry_after_header(retry_after)},
+        )
+
+
+async def _start_once(
+    session: AsyncSession,
+    deps: HookDeps,
+    trigger: Trigger,
+    workflow: Workflow,
+    run_input: dict[str, Any],
+    key: str | None,
+) -> tuple[Execution, bool]:
+    """Start the run; with a key, the first run of that key in 24 h is the only one."""
+    execution_id = None
+    if key:
+        execution_id, existing = await _idempotent_id(session, trigger.id, key)
+        if existing is not None:
+            return existing, True
+    owner = await session.get(User, workflow.owner_id)
+    assert owner is not None  # workflows are deleted with their owner
+    try:
+        execution = await start_execution(
+            session,
+            deps.client,
+            deps.settings,
+            owner,
+            workflow,
+            input_data=run_input,
+            variables={},
+            trigger_type="webhook",
+            trigger_id=trigger.id,
+            execution_id=execution_id,
+        )
+    except IntegrityError:
+        # A concurrent request with the same key inserted this execution id first.
+        await session.rollback()
+        assert execution_id is not None
+        winner = await execution_by_id(session, execution_id)
+        if winner is None:
+            raise
+        return winner, True
+    return execution, False
+
+
+async def _idempotent_id(
+    session: AsyncSession, trigger_id: uuid.UUID, key: str
+) -> tuple[uuid.UUID, Execution | None]:
+    """The execution id for ``key``, and the execution already there if it is recent.
+
+    Ids form a chain: once a key's execution is older than the window, the next id is
+    derived from it, so the same key a day later starts a new run, deterministically.
+    """
+    candidate = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{trigger_id}\n{key}")
+    cutoff = datetime.now(UTC) - IDEMPOTENCY_WINDOW
+    for _ in range(MAX_KEY_GENERATIONS):
+        existing = await execution_by_id(session, candidate)
+        if existing is None or existing.created_at > cutoff:
+            return candidate, existing
+        candidate = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{candidate}\n{key}")
+    raise Conflict(detail="This Idempotency-Key has been used too often; use a new one")
+
+
+async def _answer(
+    session: AsyncSession, deps: HookDeps, execution: Execution, duplicate: bool, wait: bool
+) -> HookAnswer:
+    if not wait:
+        status = execution.status if duplicate else "running"
+        accepted = HookAccepted(execution_id=execution.id, status=status, duplicate=duplicate)
+        return HookAnswer(accepted, 202)
+    result = await _wait(session, deps, execution)
+    accepted = HookAccepted(
+        execution_id=execution.id,
+        status=result.status,
+        duplicate=duplicate,
+        result=result.result,
+        error=result.error,
+    )
+    return HookAnswer(accepted, 202 if result.status == "running" else 200)
+
+
+async def _wait(session: AsyncSession, deps: HookDeps, execution: Execution) -> ExecuteResult:
+    """Like a synchronous execute; a duplicate's run may still be starting, so retry briefly."""
+    deadline = time.monotonic() + deps.settings.sync_wait
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            return await wait_for_result(session, deps.client, execution, remaining)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or remaining <= 0:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def parse_body(body: bytes, content_type: str) -> Any:
+    """JSON and form bodies parsed; anything else as text (or base64 if not UTF-8)."""
+    if not body:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise invalid("/body", f"the body is not valid JSON: {exc}", "invalid_json") from exc
+    if media == "application/x-www-form-urlencoded":
+        return _multi(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(body).decode()}
+
+
+def _multi(pairs: Sequence[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Pairs as a dict; a name given more than once maps to the list of its values."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}

@@ -1,0 +1,296 @@
+"""Schedule triggers: each is one Temporal Schedule, kept in step with the triggers table."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from tests.api.test_webhooks import ECHO, Hooks
+from tests.conftest import UserFactory
+
+YEARLY = {"type": "schedule", "cron": "0 0 1 1 *"}
+
+
+@pytest.fixture
+async def hooks(client: httpx.AsyncClient, make_user: UserFactory) -> Hooks:
+    return Hooks(client, await make_user("developer"))
+
+
+@pytest.fixture
+def temporal(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+async def triggers_of(hooks: Hooks, workflow_id: str) -> list[dict[str, Any]]:
+    response = await hooks.client.get(
+        f"/api/v1/workflows/{workflow_id}/triggers", headers=hooks.headers
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+async def scheduled_runs(hooks: Hooks, workflow_id: str) -> list[dict[str, Any]]:
+    return [e for e in await hooks.executions(workflow_id) if e["trigger_type"] == "schedule"]
+
+
+async def wait_for_runs(
+    hooks: Hooks, workflow_id: str, count: int, timeout: float = 15
+) -> list[dict[str, Any]]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        runs = await scheduled_runs(hooks, workflow_id)
+        if len(runs) >= count:
+            return runs
+        assert asyncio.get_running_loop().time() < deadline, f"{len(runs)} runs, wanted {count}"
+        await asyncio.sleep(0.2)
+
+
+async def schedule_exists(temporal: Client, schedule_id: str) -> bool:
+    try:
+        await temporal.get_schedule_handle(schedule_id).describe()
+    except RPCError as exc:
+        assert exc.status == RPCStatusCode.NOT_FOUND
+        return False
+    return True
+
+
+class TestScheduleSpec:
+    async def test_a_cron_trigger_is_one_temporal_schedule(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        trigger = {
+            "type": "schedule",
+            "cron": "30 9 * * 1-5",
+            "timezone": "Europe/Paris",
+            "overlap": "buffer_one",
+            "jitter": "10s",
+            "catchup_window": "5m",
+        }
+        workflow_id = await hooks.workflow(triggers=[trigger])
+        [listed] = await triggers_of(hooks, workflow_id)
+        assert listed["type"] == "schedule"
+        assert listed["schedule"]["next_action_times"]
+        assert listed["schedule"]["paused"] is False
+        described = await temporal.get_schedule_handle(listed["schedule_id"]).describe()
+        spec, policy = described.schedule.spec, described.schedule.policy
+        assert spec.time_zone_name == "Europe/Paris"
+        assert spec.jitter == timedelta(seconds=10)
+        assert policy.overlap == ScheduleOverlapPolicy.BUFFER_ONE
+        assert policy.catchup_window == timedelta(minutes=5)
+        # 09:30 in Paris is 07:30 or 08:30 UTC, on a weekday.
+        first = datetime.fromisoformat(listed["schedule"]["next_action_times"][0])
+        assert (first.hour, first.minute) in ((7, 30), (8, 30)) and first.weekday() < 5
+
+    @pytest.mark.parametrize(
+        ("trigger", "pointer"),
+        [
+            ({"type": "schedule", "cron": "bogus"}, "/triggers/0/cron"),
+            ({"type": "schedule", "cron": "61 * * * *"}, "/triggers/0/cron"),
+            (
+                {"type": "schedule", "cron": "* * * * *", "timezone": "Mars/Olympus"},
+                "/triggers/0/timezone",
+            ),
+            ({"type": "schedule", "interval": "soon"}, "/triggers/0/interval"),
+            ({"type": "schedule", "interval": "100ms"}, "/triggers/0/interval"),
+            (
+                {"type": "schedule", "interval": "1m", "start_at": "tomorrow"},
+                "/triggers/0/start_at",
+            ),
+            (
+                {"type": "schedule", "cron": "* * * * *", "overlap": "sometimes"},
+                "/triggers/0/overlap",
+            ),
+        ],
+    )
+    async def test_invalid_specs_are_422_with_a_pointer_and_store_nothing(
+        self, hooks: Hooks, trigger: dict[str, Any], pointer: str
+    ) -> None:
+        name = f"bad-{pointer.rsplit('/', 1)[-1]}-{id(trigger)}"
+        response = await hooks.client.post(
+            "/api/v1/workflows",
+            json={"name": name, "definition": ECHO, "triggers": [trigger]},
+            headers=hooks.headers,
+        )
+        assert response.status_code == 422, response.text
+        assert pointer in {e["pointer"] for e in response.json()["errors"]}
+        listed = await hooks.client.get(f"/api/v1/workflows?q={name}", headers=hooks.headers)
+        assert listed.json()["count"] == 0
+
+    async def test_input_data_must_fit_the_input_schema(self, hooks: Hooks) -> None:
+        definition = {**ECHO, "input_schema": {"type": "object", "required": ["n"]}}
+        response = await hooks.client.post(
+            "/api/v1/workflows",
+            json={
+                "name": "needs-n",
+                "definition": definition,
+                "triggers": [{**YEARLY, "input_data": {"m": 1}}],
+            },
+            headers=hooks.headers,
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["pointer"] == "/triggers/0/input_data"
+
+
+class TestScheduleLifecycle:
+    async def test_an_interval_schedule_fires_and_pause_stops_it(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        trigger = {"type": "schedule", "interval": "2s", "input_data": {"tick": True}}
+        workflow_id = await hooks.workflow(triggers=[trigger])
+        [listed] = await triggers_of(hooks, workflow_id)
+        [run] = (await wait_for_runs(hooks, workflow_id, 1))[:1]
+        assert run["trigger_id"] == listed["id"]
+        finished = await hooks.finished(run["id"])
+        assert finished["status"] == "completed"
+        assert finished["input_data"] == {"tick": True}
+
+        paused = await hooks.client.patch(
+            f"/api/v1/triggers/{listed['id']}", json={"paused": True}, headers=hooks.headers
+        )
+        assert paused.status_code == 200, paused.text
+        assert (
+            await temporal.get_schedule_handle(listed["schedule_id"]).describe()
+        ).schedule.state.paused
+        await asyncio.sleep(0.5)  # a fire already under way may still land
+        before = len(await scheduled_runs(hooks, workflow_id))
+        await asyncio.sleep(4.5)
+        assert len(await scheduled_runs(hooks, workflow_id)) == before
+
+        [shown] = await triggers_of(hooks, workflow_id)
+        assert shown["paused"] is True and shown["config"]["paused"] is True
+        recent = {a["execution_id"] for a in shown["schedule"]["recent_actions"]}
+        assert run["id"] in recent
+
+    async def test_run_now_fires_a_paused_schedule_once(self, hooks: Hooks) -> None:
+        workflow_id = await hooks.workflow(triggers=[{**YEARLY, "paused": True}])
+        [listed] = await triggers_of(hooks, workflow_id)
+        response = await hooks.client.post(
+            f"/api/v1/triggers/{listed['id']}/run-now", headers=hooks.headers
+        )
+        assert response.status_code == 202, response.text
+        [run] = await wait_for_runs(hooks, workflow_id, 1)
+        assert (await hooks.finished(run["id"]))["status"] == "completed"
+
+    async def test_backfill_takes_every_action_in_the_range(self, hooks: Hooks) -> None:
+        workflow_id = await hooks.workflow(
+            triggers=[{"type": "schedule", "cron": "* * * * *", "paused": True}]
+        )
+        [listed] = await triggers_of(hooks, workflow_id)
+        minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+        start, end = minute - timedelta(seconds=30), minute + timedelta(minutes=3, seconds=30)
+        response = await hooks.client.post(
+            f"/api/v1/triggers/{listed['id']}/backfill",
+            json={"start": start.isoformat(), "end": end.isoformat()},
+            headers=hooks.headers,
+        )
+        assert response.status_code == 202, response.text
+        runs = await wait_for_runs(hooks, workflow_id, 4)
+        await asyncio.sleep(1)
+        assert len(await scheduled_runs(hooks, workflow_id)) == 4
+        assert {r["trigger_id"] for r in runs} == {listed["id"]}
+
+    async def test_backfill_needs_an_ordered_range(self, hooks: Hooks) -> None:
+        workflow_id = await hooks.workflow(triggers=[YEARLY])
+        [listed] = await triggers_of(hooks, workflow_id)
+        response = await hooks.client.post(
+            f"/api/v1/triggers/{listed['id']}/backfill",
+            json={"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
+            headers=hooks.headers,
+        )
+        assert response.status_code == 422
+
+    async def test_patch_changes_the_temporal_schedule(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        workflow_id = await hooks.workflow(triggers=[YEARLY])
+        [listed] = await triggers_of(hooks, workflow_id)
+        response = await hooks.client.patch(
+            f"/api/v1/triggers/{listed['id']}",
+            json={"cron": None, "interval": "1h"},
+            headers=hooks.headers,
+        )
+        assert response.status_code == 200, response.text
+        described = await temporal.get_schedule_handle(listed["schedule_id"]).describe()
+        assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
+        bad = await hooks.client.patch(
+            f"/api/v1/triggers/{listed['id']}",
+            json={"timezone": "Nowhere/Land"},
+            headers=hooks.headers,
+        )
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["pointer"] == "/timezone"
+
+    async def test_the_schedule_disappears_with_its_trigger(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        workflow_id = await hooks.workflow(triggers=[YEARLY])
+        [listed] = await triggers_of(hooks, workflow_id)
+        assert await schedule_exists(temporal, listed["schedule_id"])
+        response = await hooks.client.delete(
+            f"/api/v1/triggers/{listed['id']}", headers=hooks.headers
+        )
+        assert response.status_code == 204
+        assert not await schedule_exists(temporal, listed["schedule_id"])
+        assert await triggers_of(hooks, workflow_id) == []
+
+    async def test_the_schedules_disappear_with_the_workflow(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        workflow_id = await hooks.workflow(triggers=[YEARLY, {**YEARLY, "cron": "0 0 2 1 *"}])
+        ids = [t["schedule_id"] for t in await triggers_of(hooks, workflow_id)]
+        response = await hooks.client.delete(
+            f"/api/v1/workflows/{workflow_id}", headers=hooks.headers
+        )
+        assert response.status_code == 204
+        assert [await schedule_exists(temporal, i) for i in ids] == [False, False]
+
+    async def test_editing_the_workflow_triggers_keeps_unchanged_schedules(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        other = {**YEARLY, "cron": "0 0 2 1 *"}
+        workflow_id = await hooks.workflow(triggers=[YEARLY, other])
+        before = {
+            t["config"]["cron"]: t["schedule_id"] for t in await triggers_of(hooks, workflow_id)
+        }
+        stored = (
+            await hooks.client.get(f"/api/v1/workflows/{workflow_id}", headers=hooks.headers)
+        ).json()
+        response = await hooks.client.patch(
+            f"/api/v1/workflows/{workflow_id}",
+            json={"triggers": [stored["triggers"][0], {"type": "manual"}]},
+            headers=hooks.headers,
+        )
+        assert response.status_code == 200, response.text
+        after = await triggers_of(hooks, workflow_id)
+        assert [t["type"] for t in after] == ["schedule", "manual"] or [
+            t["type"] for t in after
+        ] == ["manual", "schedule"]
+        kept = next(t for t in after if t["type"] == "schedule")
+        assert kept["schedule_id"] == before["0 0 1 1 *"]
+        assert not await schedule_exists(temporal, before["0 0 2 1 *"])
+
+    async def test_triggers_can_be_added_through_the_trigger_endpoint(self, hooks: Hooks) -> None:
+        workflow_id = await hooks.workflow()
+        response = await hooks.client.post(
+            f"/api/v1/workflows/{workflow_id}/triggers", json=YEARLY, headers=hooks.headers
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["schedule"]["next_action_times"]
+        workflow = (
+            await hooks.client.get(f"/api/v1/workflows/{workflow_id}", headers=hooks.headers)
+        ).json()
+        assert workflow["triggers"][0]["cron"] == YEARLY["cron"]
+        bad = await hooks.client.post(
+            f"/api/v1/workflows/{workflow_id}/triggers",
+            json={"type": "schedule", "cron": "* * *"},
+            headers=hooks.headers,
+        )
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["pointer"] == "/cron"
