@@ -33,6 +33,7 @@ browser:
 	  || echo "chromium is not installed: the browser tests will be skipped"; }
 
 test: install browser
+	@if [ -f dashboard/package.json ]; then cd dashboard && npm test --silent; fi
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-slow: install

@@ -284,3 +284,21 @@ class DbConnectionResolver:
         if found.credentials_encrypted:
             credentials = json.loads(self._encryptor.decrypt(found.credentials_encrypted))
         return ConnectionConfig.from_stored(found.config, credentials, name=name)
+
+
+class ConnectionApplier:
+    """What the ``http`` step uses: finds a named connection and applies it to a request,
+    sharing one OAuth2 token cache across steps."""
+
+    def __init__(self, resolver: DbConnectionResolver, http: httpx.AsyncClient) -> None:
+        self._resolver = resolver
+        self._http = http
+        self._tokens = TokenCache()
+
+    async def __call__(
+        self, workflow_id: str, name: str, request: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        connection = await self._resolver.resolve(workflow_id, name)
+        resolved = await apply_connection(request, connection, http=self._http, tokens=self._tokens)
+        credentials = [v for v in (getattr(connection, f) for f in _CREDENTIAL_FIELDS) if v]
+        return resolved, credentials

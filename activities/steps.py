@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.connections import ConnectionRefused, ConnectionUnavailable
 from activities.events import EventRecorder
 from activities.http import HttpActivities, HttpRequestInput
 from activities.progress import ProgressReporter, reporting
@@ -45,6 +46,9 @@ from temporal_workflows.run_types import EventRecord, StepLifecycle, StepOutcome
 from temporal_workflows.secret_markers import substitute_secret_markers
 
 logger = logging.getLogger(__name__)
+
+# (workflow id, connection name, request) -> (the request made whole, credential values)
+ConnectionLookup = Callable[[str, str, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[str]]]]
 
 SecretLookup = Callable[[Collection[str]], Awaitable[dict[str, str]]]
 """Gives the values of those of the named secrets that exist."""
@@ -59,11 +63,16 @@ class StepCall:
 
 class StepActivities:
     def __init__(
-        self, http: HttpActivities, recorder: EventRecorder, secrets: SecretLookup | None = None
+        self,
+        http: HttpActivities,
+        recorder: EventRecorder,
+        secrets: SecretLookup | None = None,
+        connections: ConnectionLookup | None = None,
     ) -> None:
         self._http = http
         self._recorder = recorder
         self._secrets = secrets
+        self._connections = connections
 
     @activity.defn(name="run_http_step")
     async def run_http_step(self, request: dict[str, Any]) -> StepOutcome:
@@ -74,6 +83,7 @@ class StepActivities:
         hidden: list[str] = []
         try:
             request, hidden = await self._with_secrets(request, call.step_id)
+            request = await self._with_connection(request, hidden)
             with reporting(ProgressReporter(self._recorder, call.execution_id, call.step_id)):
                 output = await self._http.request(HttpRequestInput(**request))
         except ApplicationError as error:
@@ -85,6 +95,30 @@ class StepActivities:
             started_recorded = await asyncio.shield(started)
         output = redact_secrets(output, hidden)
         return await self._complete(call, output, started_recorded=started_recorded)
+
+    async def _with_connection(self, request: dict[str, Any], hidden: list[str]) -> dict[str, Any]:
+        """Resolve a named ``connection`` (base URL + auth) into the request; its credentials
+        join the values hidden from the output."""
+        workflow_id = request.pop("workflow_id", None)
+        name = request.get("connection")
+        if not name:
+            return {k: v for k, v in request.items() if k not in ("connection", "path")}
+        if self._connections is None:
+            raise ApplicationError(
+                "connections are not available on this worker",
+                type="HttpConnectionError",
+                non_retryable=True,
+            )
+        try:
+            resolved, credentials = await self._connections(str(workflow_id), str(name), request)
+        except ConnectionRefused as exc:
+            raise ApplicationError(
+                str(exc), type="HttpConnectionError", non_retryable=True
+            ) from None
+        except ConnectionUnavailable as exc:
+            raise ApplicationError(str(exc), type="HttpConnectionUnavailable") from None
+        hidden.extend(credentials)
+        return resolved
 
     async def _with_secrets(
         self, request: dict[str, Any], step_id: str

@@ -172,6 +172,10 @@ def configure_logging(settings: Settings) -> None:
         # uvicorn installs its own handlers; route its records through ours instead.
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # httpx and httpcore log whole request URLs at INFO, query strings (and so any secret a
+    # step put there) included.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class RequestIdMiddleware:

@@ -598,6 +598,12 @@ class HeadraceRun:
             "follow_redirects": params.get("follow_redirects", True),
             "lifecycle": {"emit": self._records_own_lifecycle(step), "step_type": step.type},
         }
+        if params.get("connection"):
+            request.update(
+                connection=params["connection"],
+                path=params.get("path"),
+                workflow_id=self._run.workflow_id,
+            )
         return await self._step_activity(step, "run_http_step", request)
 
     async def _step_storage(self, step: StepDefinition, params: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.connections import ConnectionApplier, DbConnectionResolver
 from activities.definitions import DefinitionActivities
 from activities.events import EventActivities, EventRecorder, Publisher
 from activities.http import HttpActivities
@@ -101,7 +102,12 @@ def build_worker(
         resources.sessions, publish or resources.publish, inline_limit=resources.inline_limit
     )
     http = HttpActivities(resources.http_client, on_progress=report_http_bytes)
-    steps = StepActivities(http, recorder, resources.secrets)
+    encryptor = _encryptor(resources)
+    integrations = DbIntegrationResolver(resources.sessions, encryptor)
+    connections = ConnectionApplier(
+        DbConnectionResolver(resources.sessions, encryptor), resources.http_client
+    )
+    steps = StepActivities(http, recorder, resources.secrets, connections)
     return Worker(
         client,
         task_queue=task_queue,
@@ -110,14 +116,14 @@ def build_worker(
             EventActivities(recorder).record_events,
             steps.run_http_step,
             StorageActivities(resources.store).run_storage_step,
-            N8nActivities(resources.http_client, _integrations(resources)).run_n8n_step,
+            N8nActivities(resources.http_client, integrations).run_n8n_step,
             DefinitionActivities(resources.sessions).load_child_definition,
         ],
         workflow_runner=workflow_runner(),
     )
 
 
-def _integrations(resources: WorkerResources) -> DbIntegrationResolver:
+def _encryptor(resources: WorkerResources) -> Encryptor:
     if resources.encryptor is None:
         raise SettingsError("HEADRACE_SECRET_KEY is needed to read integration credentials")
-    return DbIntegrationResolver(resources.sessions, resources.encryptor)
+    return resources.encryptor

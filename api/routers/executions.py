@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ContextDep, CurrentUser, SessionDep, TemporalClientDep
-from api.errors import UpstreamUnavailable
+from api.errors import Conflict, UpstreamUnavailable
 from api.schemas.common import Page
 from api.schemas.executions import (
     ActionAccepted,
@@ -93,7 +93,13 @@ async def get_execution(
         with suppress(UpstreamUnavailable):  # the row is still worth showing
             await executions.reconcile(session, await ctx.temporal.client(), execution)
     version = await workflow_version(session, workflow, execution.version)
-    return executions.execution_public(execution, version.definition, ctx.settings)
+    public = executions.execution_public(execution, version.definition, ctx.settings)
+    if execution.status == "waiting":
+        # What exactly waits (an event name, approvers, a parked step) lives in the run.
+        with suppress(UpstreamUnavailable, Conflict):
+            snapshot = await run_control.snapshot_of(await ctx.temporal.client(), execution)
+            public.waiting_for, public.parked = snapshot.waiting_for, snapshot.parked
+    return public
 
 
 @router.get("/executions/{execution_id}/logs", response_model=Page[LogEntry])

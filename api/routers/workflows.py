@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, status
 from api.deps import CurrentUser, SessionDep
 from api.schemas.common import Page
 from api.schemas.workflows import (
+    DefinitionCheck,
+    ValidationResult,
     WorkflowCreate,
     WorkflowPatch,
     WorkflowPublic,
@@ -27,6 +29,13 @@ async def create_workflow(
     data: WorkflowCreate, user: CurrentUser, session: SessionDep
 ) -> WorkflowPublic:
     return WorkflowPublic.model_validate(await workflows.create_workflow(session, user, data))
+
+
+@router.post("/validate", response_model=ValidationResult)
+async def validate_definition(body: DefinitionCheck, _: CurrentUser) -> ValidationResult:
+    """Check a definition without storing it: 200, or 422 with one pointer per problem."""
+    definition = workflows.check_definition(body.definition)
+    return ValidationResult(valid=True, steps=len(definition.steps))
 
 
 @router.get("", response_model=Page[WorkflowPublic])

@@ -59,7 +59,12 @@ class ExecutionPublic(ExecutionSummary):
     temporal_workflow_id: str
     temporal_run_id: str | None
     temporal_ui_url: str
-    waiting_for: dict[str, Any] = Field(default_factory=dict)
+    waiting_for: dict[str, Any] = Field(
+        default_factory=dict, description="While waiting: step id -> what it waits for."
+    )
+    parked: dict[str, str] = Field(
+        default_factory=dict, description="Parked steps (on_error: park) -> their error."
+    )
 
 
 class SignalRequest(RequestModel):

@@ -57,3 +57,12 @@ class WorkflowVersionPublic(PublicModel):
     definition: dict[str, Any]
     created_by: uuid.UUID | None
     created_at: datetime
+
+
+class DefinitionCheck(RequestModel):
+    definition: dict[str, Any]
+
+
+class ValidationResult(PublicModel):
+    valid: bool
+    steps: int

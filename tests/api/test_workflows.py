@@ -218,3 +218,25 @@ class TestListing:
         assert len(rest["data"]) == 1 and rest["next_offset"] is None
         inactive = (await client.get("/api/v1/workflows?status=inactive", headers=developer)).json()
         assert [w["name"] for w in inactive["data"]] == ["other"]
+
+
+class TestValidateEndpoint:
+    async def test_a_valid_definition_is_200_and_nothing_is_stored(
+        self, client: httpx.AsyncClient, make_user: UserFactory
+    ) -> None:
+        user = await make_user("user")
+        response = await client.post(
+            "/api/v1/workflows/validate", json={"definition": SIMPLE}, headers=user
+        )
+        assert response.status_code == 200
+        assert response.json() == {"valid": True, "steps": 1}
+
+    async def test_an_invalid_definition_is_422_with_pointers_under_definition(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        bad = {"steps": [{"id": "a", "type": "transform", "depends_on": ["ghost"]}]}
+        response = await client.post(
+            "/api/v1/workflows/validate", json={"definition": bad}, headers=admin_headers
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["pointer"] == "/definition/steps/0/depends_on/0"

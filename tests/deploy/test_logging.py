@@ -78,3 +78,13 @@ class TestTextLogs:
             logging.getLogger("headrace.test").info("hello")
         err = capsys.readouterr().err.strip()
         assert err.endswith("INFO headrace.test [exec=exec-2]: hello")
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+class TestNoisyLibraries:
+    def test_http_client_request_lines_with_query_strings_are_not_logged(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        configure_logging(Settings(environment="production", secret_key=SECRET_KEY))
+        logging.getLogger("httpx").info('HTTP Request: GET https://x.test/?token=s3cr3t "200 OK"')
+        assert "s3cr3t" not in capsys.readouterr().err

@@ -337,7 +337,8 @@ def _definition_waiting_for(kind: str, **with_: Any) -> dict[str, Any]:
 class TestWaits:
     async def test_wait_for_event_resumes_on_signal_with_its_payload(self, runner: Runner) -> None:
         execution_id = await runner.start(_definition_waiting_for("wait_for_event", event="paid"))
-        await runner.wait_until(execution_id, lambda e: e["status"] == "waiting")
+        waiting = await runner.wait_until(execution_id, lambda e: e["status"] == "waiting")
+        assert waiting["waiting_for"]["gate"]["event"] == "paid"
         wrong = await runner.post(
             f"/api/v1/executions/{execution_id}/signal", {"name": "shipped", "payload": {}}
         )
@@ -501,26 +502,48 @@ class TestHistoryLimits:
         from api.services.workflows import check_definition
         from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 
-        definition = {"steps": [
-            {"id": "base", "type": "transform", "with": {"prefix": "v"}},
-            {"id": "each", "type": "http", "depends_on": ["base"], "foreach": "{{ input.ids }}",
-             "concurrency": 3,
-             "with": {"url": target.url("/users/{{ steps.base.output.prefix }}{{ index }}-{{ item }}")}}],
-            "output": "{{ steps.each.output | map(attribute='body.id') | list }}"}
+        definition = {
+            "steps": [
+                {"id": "base", "type": "transform", "with": {"prefix": "v"}},
+                {
+                    "id": "each",
+                    "type": "http",
+                    "depends_on": ["base"],
+                    "foreach": "{{ input.ids }}",
+                    "concurrency": 3,
+                    "with": {
+                        "url": target.url(
+                            "/users/{{ steps.base.output.prefix }}{{ index }}-{{ item }}"
+                        )
+                    },
+                },
+            ],
+            "output": "{{ steps.each.output | map(attribute='body.id') | list }}",
+        }
         workflow_id = await runner.create(definition)
         execution_id = str(__import__("uuid").uuid4())
         result = await temporal_env.client.execute_workflow(
             INTERPRETER_WORKFLOW,
-            RunInput(execution_id=execution_id, workflow_id=workflow_id, version=1,
-                     definition=check_definition(definition), input={"ids": list(range(10, -1, -1))},
-                     foreach_chunk_size=4),
-            id=execution_id, task_queue=settings.task_queue, result_type=RunResult)
+            RunInput(
+                execution_id=execution_id,
+                workflow_id=workflow_id,
+                version=1,
+                definition=check_definition(definition),
+                input={"ids": list(range(10, -1, -1))},
+                foreach_chunk_size=4,
+            ),
+            id=execution_id,
+            task_queue=settings.task_queue,
+            result_type=RunResult,
+        )
         assert result.output == [f"v{i}-{10 - i}" for i in range(11)]
         children = await runner.client.get(
-            f"/api/v1/executions?workflow_id={workflow_id}&limit=50", headers=runner.headers)
+            f"/api/v1/executions?workflow_id={workflow_id}&limit=50", headers=runner.headers
+        )
         chunk_runs = [e for e in children.json()["data"] if e["trigger_type"] == "foreach"]
         assert len(chunk_runs) == 3  # 4 + 4 + 3 items
         assert {e["parent_execution_id"] for e in chunk_runs} == {execution_id}
         history = await temporal_env.client.get_workflow_handle(execution_id).fetch_history()
-        assert not any(e.HasField("activity_task_scheduled_event_attributes")
-                       for e in history.events)  # the parent itself ran no item
+        assert not any(
+            e.HasField("activity_task_scheduled_event_attributes") for e in history.events
+        )  # the parent itself ran no item

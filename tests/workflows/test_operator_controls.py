@@ -92,6 +92,7 @@ class TestParkOnFailure:
         execution_id = await runner.start(_parking(target, f"park-{uuid.uuid4().hex[:6]}"))
         parked = await runner.wait_until(execution_id, lambda e: e["status"] == "waiting")
         assert steps_by_id(parked)["call"]["status"] == "waiting"
+        assert "503" in parked["parked"]["call"]
         assert "503" in steps_by_id(parked)["call"]["error"]
         wrong = await runner.post(
             f"/api/v1/executions/{execution_id}/steps/after/resolve", {"action": "skip"}
