@@ -9,11 +9,11 @@ siblings (a TaskGroup) and fails the run; ``continue`` lets the run go on.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_workflows.controls import ParkingLot, PauseGate
@@ -27,12 +27,9 @@ with workflow.unsafe.imports_passed_through():
         evaluate_condition,
         referenced_steps,
     )
-    from temporal_workflows.retry import retry_policy, step_timeout
     from temporal_workflows.run_types import (
         INTERPRETER_WORKFLOW,
         ApprovalDecision,
-        ChildDefinition,
-        ChildDefinitionInput,
         EventDelivery,
         RunControl,
         RunInput,
@@ -42,7 +39,8 @@ with workflow.unsafe.imports_passed_through():
         StepResolution,
         StepState,
     )
-    from temporal_workflows.waits import Waiter, Waits, WaitTimedOut
+    from temporal_workflows.step_runners import StepError, StepRunners, cause_message
+    from temporal_workflows.waits import Waits
 
 DEFAULT_FOREACH_CONCURRENCY = 10
 # workflow.patched ids: each marks an interpreter change that running workflows must not see.
@@ -52,23 +50,6 @@ SELF_RECORDING_TYPES = frozenset({"http"})
 DEFAULT_MAX_ITERATIONS = 100
 
 
-class StepError(Exception):
-    """A step ended in failure; ``error_type`` is what the definition's handlers see."""
-
-    def __init__(
-        self,
-        message: str,
-        error_type: str = "StepFailed",
-        attempts: int = 1,
-        *,
-        fatal: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.attempts = attempts
-        self.fatal = fatal  # fails the run whatever the step's on_error says
-
-
 class RunFailed(Exception):
     def __init__(self, step_id: str, message: str) -> None:
         super().__init__(f"step {step_id} failed: {message}")
@@ -76,7 +57,7 @@ class RunFailed(Exception):
 
 
 @workflow.defn(name=INTERPRETER_WORKFLOW)
-class HeadraceRun:
+class HeadraceRun(StepRunners):
     def __init__(self) -> None:
         self._status = "pending"
         self._steps: dict[str, StepState] = {}
@@ -475,7 +456,7 @@ class HeadraceRun:
                     static_summary=f"{step.id}: items from {start}",
                 )
             except ChildWorkflowError as exc:
-                raise StepError(_cause_message(exc), "ForeachChunkFailed") from exc
+                raise StepError(cause_message(exc), "ForeachChunkFailed") from exc
             results.extend(result.output[step.id])
         return results
 
@@ -517,183 +498,3 @@ class HeadraceRun:
                 f"step type {step.type!r} is not available on this worker", "UnsupportedStepType"
             )
         return await runner(step, params if isinstance(params, dict) else {})
-
-    # --- step types ----------------------------------------------------------------------
-
-    async def _step_transform(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        return params
-
-    async def _step_log(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        assert self._emitter is not None
-        level, message = str(params.get("level", "info")), str(params.get("message", ""))
-        self._emitter.emit("log", step_id=step.id, level=level, message=message)
-        return {"message": message, "level": level}
-
-    async def _step_fail(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        raise StepError(
-            str(params.get("message", "failed")), str(params.get("error_type") or "FailStep")
-        )
-
-    async def _step_sleep(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        if params.get("duration"):
-            delay = parse_duration(str(params["duration"]))
-        else:
-            delay = _until_delay(str(params.get("until")), workflow.now())
-        if delay > timedelta(0):
-            await workflow.sleep(delay)
-        return {"slept_seconds": delay.total_seconds()}
-
-    async def _step_wait_for_event(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        waiter = Waiter(step_id=step.id, kind="event", event=str(params["event"]))
-        return await self._wait(step, waiter, params.get("timeout"))
-
-    async def _step_approval(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        waiter = Waiter(
-            step_id=step.id,
-            kind="approval",
-            approvers=[str(a) for a in params.get("approvers") or []],
-        )
-        decision = await self._wait(step, waiter, params.get("timeout"))
-        if not decision["approved"] and params.get("on_reject", "fail") == "fail":
-            raise StepError(
-                f"rejected by {decision['by']}: {decision.get('comment') or ''}", "ApprovalRejected"
-            )
-        return decision
-
-    async def _wait(self, step: StepDefinition, waiter: Waiter, timeout: Any) -> Any:
-        self._mark(step.id, "waiting", attempts=1)
-        try:
-            answer = await self._waits.wait(waiter, parse_duration(timeout) if timeout else None)
-        except WaitTimedOut as exc:
-            raise StepError(f"{waiter.kind} not received: {exc}", "WaitTimedOut") from exc
-        self._steps[step.id].status = "running"
-        return answer
-
-    async def _step_n8n(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        request = {
-            "step_id": step.id,
-            "execution_id": self._run.execution_id,
-            "workflow_id": self._run.workflow_id,
-            "webhook_url": params.get("webhook_url"),
-            "n8n_workflow_id": params.get("workflow_id"),
-            "integration": params.get("integration"),
-            "method": str(params.get("method", "POST")).upper(),
-            "payload": params.get("payload"),
-        }
-        return await self._step_activity(step, "run_n8n_step", request)
-
-    async def _step_http(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        request = {
-            "step_id": step.id,
-            "execution_id": self._run.execution_id,
-            "method": str(params.get("method", "GET")).upper(),
-            "url": params.get("url"),
-            "headers": params.get("headers") or {},
-            "query": params.get("query") or {},
-            "json": params.get("json"),
-            "body": params.get("body"),
-            "form": params.get("form"),
-            "auth": params.get("auth"),
-            "expect_status": params.get("expect_status") or [],
-            "follow_redirects": params.get("follow_redirects", True),
-            "lifecycle": {"emit": self._records_own_lifecycle(step), "step_type": step.type},
-        }
-        if params.get("connection"):
-            request.update(
-                connection=params["connection"],
-                path=params.get("path"),
-                workflow_id=self._run.workflow_id,
-            )
-        return await self._step_activity(step, "run_http_step", request)
-
-    async def _step_storage(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        # Runs recorded before storage steps existed failed them as unsupported: keep that.
-        if not workflow.patched("storage-step"):
-            raise StepError(
-                f"step type {step.type!r} is not available on this worker", "UnsupportedStepType"
-            )
-        fields = ("op", "key", "content", "content_type")
-        request = {
-            "execution_id": self._run.execution_id,
-            "step_id": step.id,
-            **{name: params[name] for name in fields if name in params},
-        }
-        return await self._step_activity(step, "run_storage_step", request)
-
-    async def _step_workflow(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        child = await self._activity(
-            step,
-            "load_child_definition",
-            ChildDefinitionInput(
-                workflow_id=str(params["workflow_id"]), version=params.get("version")
-            ),
-            result_type=ChildDefinition,
-        )
-        child_id = str(workflow.uuid4())
-        child_input = RunInput(
-            execution_id=child_id,
-            workflow_id=child.workflow_id,
-            version=child.version,
-            definition=child.definition,
-            input=params.get("input"),
-            variables=child.variables,
-            trigger_type="workflow",
-            created_by=self._run.created_by,
-            parent_execution_id=self._run.execution_id,
-        )
-        try:
-            result: RunResult = await workflow.execute_child_workflow(
-                HeadraceRun.run, child_input, id=child_id, static_summary=f"step {step.id}"
-            )
-        except ChildWorkflowError as exc:
-            raise StepError(_cause_message(exc), "ChildWorkflowFailed") from exc
-        return {"execution_id": child_id, "output": result.output}
-
-    async def _step_activity(self, step: StepDefinition, name: str, arg: Any) -> Any:
-        """Run a step's activity; record the attempt that succeeded."""
-        outcome: StepOutcome = await self._activity(step, name, arg, result_type=StepOutcome)
-        state = self._steps[step.id]
-        state.attempts = max(state.attempts, outcome.attempt)
-        self._outcomes[step.id] = outcome
-        return outcome.output
-
-    async def _activity(
-        self, step: StepDefinition, name: str, arg: Any, result_type: type | None = None
-    ) -> Any:
-        try:
-            return await workflow.execute_activity(
-                name,
-                arg,
-                start_to_close_timeout=step_timeout(step),
-                retry_policy=retry_policy(step),
-                summary=step.id,
-                result_type=result_type,
-            )
-        except ActivityError as exc:
-            cause = exc.cause
-            error_type = (
-                cause.type
-                if isinstance(cause, ApplicationError) and cause.type
-                else (type(cause).__name__ if cause else "ActivityError")
-            )
-            attempts = _attempts_of(cause)
-            raise StepError(_cause_message(exc), error_type or "ActivityError", attempts) from exc
-
-
-def _cause_message(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return str(exc)
-
-
-def _attempts_of(cause: BaseException | None) -> int:
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
-            return int(detail["attempt"])
-    return 1
-
-
-def _until_delay(text: str, now: datetime) -> timedelta:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment - now
