@@ -95,7 +95,7 @@ class TestWorkflowEditor:
     ) -> None:
         page = logged_in
         name = unique("greeter")
-        page.get_by_role("link", name="Workflows").click()
+        page.get_by_role("link", name="Workflows", exact=True).click()
         page.get_by_role("link", name="New workflow").click()
         page.get_by_label("Name").fill(name)
         import_json(page, THREE_STEPS)
@@ -109,7 +109,7 @@ class TestWorkflowEditor:
         expect(page.get_by_role("heading", name=name)).to_be_visible()
         expect(step_node(page, "done")).to_be_visible()
         # It is listed, and found by search.
-        page.get_by_role("link", name="Workflows").click()
+        page.get_by_role("link", name="Workflows", exact=True).click()
         page.get_by_label("Search workflows").fill(name)
         expect(page.get_by_role("link", name=name)).to_be_visible()
         screenshot(page, "workflows")
@@ -266,7 +266,7 @@ class TestRuns:
         expect(row.get_by_test_id("step-error")).to_contain_text("the reactor melted")
         screenshot(page, "execution-failed")
         # The dashboard counts it among the failures of the last 24 hours.
-        page.get_by_role("link", name="Dashboard").click()
+        page.get_by_role("link", name="Dashboard", exact=True).click()
         expect(page.get_by_test_id("stat-failed")).not_to_have_text("0")
         screenshot(page, "dashboard")
 
@@ -277,7 +277,7 @@ class TestApiKeys:
     ) -> None:
         page = logged_in
         name = unique("ci")
-        page.get_by_role("link", name="API keys").click()
+        page.get_by_role("link", name="API keys", exact=True).click()
         page.get_by_label("Name").fill(name)
         page.get_by_role("button", name="Create key").click()
         key = page.get_by_test_id("api-key-value").inner_text().strip()
