@@ -59,9 +59,6 @@ def build_context(
         store=build_object_store(settings),
         bus=bus or build_event_bus(settings),
     )
-    # Services that keep Temporal in step with rows (a workflow's schedule triggers) reach
-    # the app's Temporal connection from their session: session.info["app"].
-    ctx.sessions.configure(info={"app": ctx})
     return ctx
 
 

@@ -35,6 +35,7 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.app import build_context
 from api.devstack import temporal_binary
 from api.schemas.users import UserCreate
 from api.schemas.workflows import WorkflowCreate
@@ -102,6 +103,7 @@ class Bench:
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        self.context = build_context(settings, client)
         self.workflows: dict[str, tuple[str, Any]] = {}
 
     async def register(
@@ -109,7 +111,7 @@ class Bench:
     ) -> None:
         async with sessions() as session:
             workflow = await create_workflow(
-                session, owner, WorkflowCreate(name=name, definition=definition)
+                session, self.context, owner, WorkflowCreate(name=name, definition=definition)
             )
         self.workflows[name] = (str(workflow.id), check_definition(definition))
 
@@ -130,7 +132,10 @@ class Bench:
 
     async def native(self, workflow: str, arg: Any) -> None:
         await self.client.execute_workflow(
-            workflow, arg, id=f"native-{uuid.uuid4()}", task_queue=NATIVE_QUEUE,
+            workflow,
+            arg,
+            id=f"native-{uuid.uuid4()}",
+            task_queue=NATIVE_QUEUE,
             request_eager_start=True,
         )
 
@@ -210,6 +215,7 @@ async def main(quick: bool, database_url: str | None) -> None:
             async with headrace_worker, native_worker:
                 rows = await run_scenarios(bench, url, repeat, sequential, concurrent)
             await native_http.aclose()
+            await bench.context.engine.dispose()
         await env.shutdown()
     http_server.should_exit = True
     print_table(rows)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import ContextDep, CurrentUser, SessionDep
 from api.schemas.common import Page
 from api.schemas.workflows import (
     DefinitionCheck,
@@ -26,9 +26,9 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkflowPublic)
 async def create_workflow(
-    data: WorkflowCreate, user: CurrentUser, session: SessionDep
+    data: WorkflowCreate, user: CurrentUser, session: SessionDep, ctx: ContextDep
 ) -> WorkflowPublic:
-    return WorkflowPublic.model_validate(await workflows.create_workflow(session, user, data))
+    return WorkflowPublic.model_validate(await workflows.create_workflow(session, ctx, user, data))
 
 
 @router.post("/validate", response_model=ValidationResult)
@@ -63,26 +63,36 @@ async def get_workflow(
 
 @router.put("/{workflow_id}", response_model=WorkflowPublic)
 async def replace_workflow(
-    workflow_id: uuid.UUID, data: WorkflowReplace, user: CurrentUser, session: SessionDep
+    workflow_id: uuid.UUID,
+    data: WorkflowReplace,
+    user: CurrentUser,
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> WorkflowPublic:
     patch = WorkflowPatch.model_validate(data.model_dump())
     return WorkflowPublic.model_validate(
-        await workflows.update_workflow(session, user, workflow_id, patch)
+        await workflows.update_workflow(session, ctx, user, workflow_id, patch)
     )
 
 
 @router.patch("/{workflow_id}", response_model=WorkflowPublic)
 async def patch_workflow(
-    workflow_id: uuid.UUID, data: WorkflowPatch, user: CurrentUser, session: SessionDep
+    workflow_id: uuid.UUID,
+    data: WorkflowPatch,
+    user: CurrentUser,
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> WorkflowPublic:
     return WorkflowPublic.model_validate(
-        await workflows.update_workflow(session, user, workflow_id, data)
+        await workflows.update_workflow(session, ctx, user, workflow_id, data)
     )
 
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_workflow(workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
-    await workflows.delete_workflow(session, user, workflow_id)
+async def delete_workflow(
+    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep, ctx: ContextDep
+) -> None:
+    await workflows.delete_workflow(session, ctx, user, workflow_id)
 
 
 @router.get("/{workflow_id}/versions", response_model=list[WorkflowVersionPublic])

@@ -79,7 +79,9 @@ async def read_signed(
     return await _read(store, key)
 
 
-async def delete_workflow_artifacts(session: AsyncSession, workflow: Workflow) -> int:
+async def delete_workflow_artifacts(
+    session: AsyncSession, store: ObjectStore | None, workflow: Workflow
+) -> int:
     """Before a workflow is deleted: delete its executions' artifacts and large payloads.
 
     Returns:
@@ -89,8 +91,6 @@ async def delete_workflow_artifacts(session: AsyncSession, workflow: Workflow) -
         UpstreamUnavailable: If object storage cannot be reached (nothing is deleted from
             the database then, so the caller can try again).
     """
-    app = session.info.get("app")
-    store: ObjectStore | None = getattr(app, "store", None)
     if store is None:
         return 0
     ids = (

@@ -31,6 +31,8 @@ _TEMPORAL_TERMINAL = {
     WorkflowExecutionStatus.TERMINATED: "failed",
     WorkflowExecutionStatus.TIMED_OUT: "failed",
 }
+
+
 @dataclass(frozen=True)
 class Redrive:
     retry_of: uuid.UUID

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     Schedule,
@@ -138,14 +137,6 @@ class Schedules:
     @classmethod
     def of(cls, ctx: AppContext) -> Schedules:
         return cls(ctx.temporal, ctx.settings)
-
-    @classmethod
-    def of_session(cls, session: AsyncSession) -> Schedules:
-        """The schedules of the app whose session this is (see ``api.app.build_context``)."""
-        ctx = session.info.get("app")
-        if not isinstance(ctx, AppContext):
-            raise UpstreamUnavailable(detail="This session has no Temporal connection")
-        return cls.of(ctx)
 
     def build(self, trigger: Trigger, spec: ScheduleTrigger, workflow: Workflow) -> Schedule:
         """The Temporal Schedule a trigger row stands for."""

@@ -73,13 +73,6 @@ class TriggerDeps:
     def of(cls, ctx: AppContext) -> TriggerDeps:
         return cls(Schedules.of(ctx), ctx.encryptor, ctx.settings)
 
-    @classmethod
-    def of_session(cls, session: AsyncSession) -> TriggerDeps:
-        ctx = session.info.get("app")
-        if not isinstance(ctx, AppContext):
-            raise UpstreamUnavailable(detail="This session has no Temporal connection")
-        return cls.of(ctx)
-
 
 @dataclass
 class Change:
@@ -260,7 +253,7 @@ def webhook_public(
 
 
 async def replace_workflow_triggers(
-    session: AsyncSession, workflow: Workflow, raw: Sequence[dict[str, Any]]
+    session: AsyncSession, deps: TriggerDeps, workflow: Workflow, raw: Sequence[dict[str, Any]]
 ) -> None:
     """Make the workflow's trigger rows (and schedules) match ``raw``, its ``triggers``.
 
@@ -273,7 +266,7 @@ async def replace_workflow_triggers(
     if not specs and not existing:
         workflow.triggers = []
         return
-    change = Change(TriggerDeps.of_session(session), session)
+    change = Change(deps, session)
     _check_schedules(workflow, [(s, f"/triggers/{i}") for i, s in enumerate(specs)])
     try:
         await _apply(change, workflow, specs, existing)
@@ -486,12 +479,13 @@ async def delete_trigger(
     await session.commit()
 
 
-async def delete_workflow_triggers(session: AsyncSession, workflow: Workflow) -> None:
+async def delete_workflow_triggers(
+    session: AsyncSession, deps: TriggerDeps, workflow: Workflow
+) -> None:
     """Before a workflow is deleted: delete its Temporal Schedules (rows go by cascade)."""
     rows = await TriggerRepository(session).for_workflow(workflow.id)
     schedules = [t for t in rows if t.type == "schedule"]
     if schedules:
-        deps = TriggerDeps.of_session(session)
         for trigger in schedules:
             await deps.schedules.delete(trigger)
 

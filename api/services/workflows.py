@@ -8,18 +8,23 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporal_workflows.validation import DefinitionInvalid, validate_definition
 
+from api.context import AppContext
 from api.errors import InvalidInput, PermissionDenied, ProblemDetail, not_found
 from api.problems import json_pointer
 from api.schemas.triggers import triggers_adapter
 from api.schemas.workflows import WorkflowCreate, WorkflowPatch
 from api.services.access import editable_workflow, visibility_filter
 from api.services.artifacts import delete_workflow_artifacts
-from api.services.triggers import delete_workflow_triggers, replace_workflow_triggers
+from api.services.triggers import (
+    TriggerDeps,
+    delete_workflow_triggers,
+    replace_workflow_triggers,
+)
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowFilter, WorkflowRepository
 from temporal_workflows.definition import WorkflowDefinition
+from temporal_workflows.validation import DefinitionInvalid, validate_definition
 
 
 def check_definition(raw: dict[str, Any], *, pointer: str = "/definition") -> WorkflowDefinition:
@@ -55,7 +60,9 @@ def _summary(errors: list[ProblemDetail]) -> str:
     return f"{len(errors)} problem(s): {shown}{more}"
 
 
-async def create_workflow(session: AsyncSession, owner: User, data: WorkflowCreate) -> Workflow:
+async def create_workflow(
+    session: AsyncSession, ctx: AppContext, owner: User, data: WorkflowCreate
+) -> Workflow:
     if owner.role not in ("admin", "developer"):
         raise PermissionDenied(detail="Only developers and admins create workflows")
     check_definition(data.definition)
@@ -79,13 +86,13 @@ async def create_workflow(session: AsyncSession, owner: User, data: WorkflowCrea
             workflow_id=workflow.id, version=1, definition=data.definition, created_by=owner.id
         )
     )
-    await replace_workflow_triggers(session, workflow, triggers)
+    await replace_workflow_triggers(session, TriggerDeps.of(ctx), workflow, triggers)
     await session.commit()
     return workflow
 
 
 async def update_workflow(
-    session: AsyncSession, user: User, workflow_id: uuid.UUID, data: WorkflowPatch
+    session: AsyncSession, ctx: AppContext, user: User, workflow_id: uuid.UUID, data: WorkflowPatch
 ) -> Workflow:
     """Apply the given fields; a changed definition becomes a new version."""
     workflow = await editable_workflow(session, user, workflow_id)
@@ -110,7 +117,7 @@ async def update_workflow(
             )
         )
     if changes.get("triggers") is not None:
-        await replace_workflow_triggers(session, workflow, changes["triggers"])
+        await replace_workflow_triggers(session, TriggerDeps.of(ctx), workflow, changes["triggers"])
     await session.commit()
     return workflow
 
@@ -125,10 +132,12 @@ async def list_workflows(
     return await WorkflowRepository(session).page(flt, limit=limit, offset=offset)
 
 
-async def delete_workflow(session: AsyncSession, user: User, workflow_id: uuid.UUID) -> None:
+async def delete_workflow(
+    session: AsyncSession, ctx: AppContext, user: User, workflow_id: uuid.UUID
+) -> None:
     workflow = await editable_workflow(session, user, workflow_id)
-    await delete_workflow_triggers(session, workflow)
-    await delete_workflow_artifacts(session, workflow)
+    await delete_workflow_triggers(session, TriggerDeps.of(ctx), workflow)
+    await delete_workflow_artifacts(session, ctx.store, workflow)
     await WorkflowRepository(session).delete(workflow)
     await session.commit()
 
