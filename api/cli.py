@@ -34,11 +34,14 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _dev_settings() -> Settings:
-    from api.devstack import ensure_secret_key
+    from api.devstack import ensure_secret_key, fresh_metrics_dir
 
     data_dir = Path(os.environ.get("HEADRACE_DATA_DIR", ".headrace"))
     os.environ.setdefault("HEADRACE_SECRET_KEY", ensure_secret_key(data_dir))
     os.environ["HEADRACE_ENVIRONMENT"] = "dev"
+    # API and worker are two processes in dev: /metrics merges both (before any import of
+    # prometheus_client, which reads this once).
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(fresh_metrics_dir(data_dir)))
     return _settings()
 
 
@@ -59,11 +62,17 @@ def api() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    events_fd: Annotated[
+        int | None, typer.Option(hidden=True, help="Pipe to `headrace dev` for live events")
+    ] = None,
+) -> None:
     """A worker process (production): runs workflows and steps from the task queue."""
     from api.runner import run_worker
+    from worker.child_process import publisher_from_fd
 
-    asyncio.run(run_worker(_settings()))
+    bus = publisher_from_fd(events_fd) if events_fd is not None else None
+    asyncio.run(run_worker(_settings(), bus=bus))
 
 
 @app.command()
@@ -138,3 +147,7 @@ def validate(path: Annotated[Path, typer.Argument(help="A workflow definition (J
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+if __name__ == "__main__":  # `python -m api.cli`, as `headrace dev` starts its worker
+    main()

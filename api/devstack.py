@@ -32,6 +32,14 @@ def ensure_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def fresh_metrics_dir(data_dir: Path) -> Path:
+    """An empty directory for prometheus-client's multiprocess files (stale ones mislead)."""
+    path = data_dir / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def temporal_binary() -> str:
     beside_python = Path(sys.executable).parent / "temporal"
     found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
@@ -71,7 +79,7 @@ async def wait_for_temporal(address: str, timeout: float = 30.0) -> Client:
             await asyncio.sleep(0.2)
 
 
-def _stop_with_parent() -> None:
+def stop_with_parent() -> None:
     """In the child: get SIGTERM when `headrace dev` dies, even by SIGKILL (Linux only)."""
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
@@ -103,7 +111,7 @@ async def temporal_dev_server(
         *dev_server_command(data_dir, address, ui_port, codec_url),
         stdout=log,
         stderr=log,
-        preexec_fn=_stop_with_parent,
+        preexec_fn=stop_with_parent,
     )
     try:
         await wait_for_temporal(address)

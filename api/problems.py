@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import HeadraceError, InvalidInput, ProblemDetail
+from api.errors import HeadraceError, InvalidInput, ProblemDetail, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,17 @@ async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(error)
 
 
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A lost connection, a locked SQLite file, a failed commit: nothing was stored, and
+    # the same request may well succeed in a moment.
+    logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    error = UpstreamUnavailable(
+        detail="The database is unavailable; nothing was changed. Try again.",
+        headers={"Retry-After": "1"},
+    )
+    return problem_response(error)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(HeadraceError(detail="An internal error occurred; it was logged."))
@@ -100,4 +112,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(HeadraceError, _on_headrace_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

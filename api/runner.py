@@ -7,17 +7,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import Generator
-from contextlib import suppress
 
 import uvicorn
 
 from api.app import create_app
 from api.devstack import temporal_dev_server
-from api.events import EventBus, InProcessEventBus, build_event_bus
+from api.events import EventBus, EventSink, InProcessEventBus, build_event_bus
 from api.logging_config import configure_logging
 from api.settings import Settings
 from api.temporal_client import connect_temporal
 from db.migrate import upgrade_to_head
+from worker.child_process import worker_process
 from worker.main import build_worker, worker_resources
 from worker.telemetry import build_runtime, serve_worker_metrics
 
@@ -56,17 +56,27 @@ async def _serve_api(settings: Settings, bus: EventBus | None = None) -> None:
             loop.remove_signal_handler(sig)
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, bus: EventSink | None = None) -> None:
+    """A worker until SIGTERM/SIGINT, which lets running activities finish first.
+
+    ``bus`` is where its events go live (``headrace dev`` passes the pipe to the API
+    process); by default Redis when configured, else nowhere (readers poll the database).
+    """
     _configure_logging(settings)
     # SDK and worker metrics are served by worker processes only (API replicas would clash).
     client = await connect_temporal(settings, runtime=build_runtime(settings))
     stop_metrics = serve_worker_metrics(settings)
+    loop = asyncio.get_running_loop()
     try:
-        async with worker_resources(settings) as resources:
+        async with worker_resources(settings, bus) as resources:
             worker = build_worker(client, settings.task_queue, resources)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.shutdown()))
             logger.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
             await worker.run()
     finally:
+        if bus is not None:
+            await bus.aclose()
         if stop_metrics is not None:
             stop_metrics()
 
@@ -78,7 +88,7 @@ async def run_api(settings: Settings) -> None:
 
 
 async def run_dev(settings: Settings) -> None:
-    """Temporal dev server (child process), migrations, then API and worker in this process."""
+    """Temporal dev server and worker as child processes, migrations, then the API here."""
     _configure_logging(settings)
     async with temporal_dev_server(
         settings.data_dir,
@@ -87,22 +97,16 @@ async def run_dev(settings: Settings) -> None:
         codec_url=f"{settings.base_url}/api/v1/temporal-codec",
     ):
         await upgrade_to_head(settings.effective_database_url)
-        client = await connect_temporal(settings)
-        # One bus for the API and the worker: events go from the activity to the stream
-        # without leaving the process (Redis instead, if HEADRACE_REDIS_URL is set).
+        # Events reach the API's bus through a pipe from the worker process (Redis instead,
+        # if HEADRACE_REDIS_URL is set).
         bus = build_event_bus(settings) if settings.redis_url else InProcessEventBus()
-        async with worker_resources(settings, bus) as resources:
-            worker = build_worker(client, settings.task_queue, resources)
-            worker_task = asyncio.create_task(worker.run())
-            print(
-                f"Headrace is up: {settings.base_url} (dashboard and API), "
-                f"Temporal Web UI: {settings.temporal_ui_base}",
-                flush=True,
-            )
-            try:
+        try:
+            async with worker_process(settings, bus):
+                print(
+                    f"Headrace is up: {settings.base_url} (dashboard and API), "
+                    f"Temporal Web UI: {settings.temporal_ui_base}",
+                    flush=True,
+                )
                 await _serve_api(settings, bus)  # returns on SIGINT/SIGTERM
-            finally:
-                await worker.shutdown()
-                with suppress(asyncio.CancelledError):
-                    await worker_task
-                await bus.aclose()
+        finally:
+            await bus.aclose()

@@ -173,12 +173,41 @@ async def started_times(
         await asyncio.sleep(0.5)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc; 0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def cpu_snapshot(process: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """CPU seconds of ``headrace dev`` itself and of its children (the Temporal dev server)."""
+    return cpu_seconds(process.pid), sum(cpu_seconds(c) for c in children(process.pid))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def report(results: list[Sent], started: dict[str, float], rate: float, seconds: float) -> None:
+def report(
+    results: list[Sent],
+    started: dict[str, float],
+    rate: float,
+    seconds: float,
+    cpu: tuple[float, float],
+) -> None:
     accepted = [r for r in results if r.status == 202]
     latencies = [r.latency * 1000 for r in accepted]
     lags = [
@@ -198,6 +227,8 @@ def report(results: list[Sent], started: dict[str, float], rate: float, seconds:
     table.add_row("call → run started p50 (ms)", f"{statistics.median(lags):.1f}")
     table.add_row("call → run started p95 (ms)", f"{percentile(lags, 0.95):.1f}")
     table.add_row("runs started per second", f"{len(lags) / (last_start - first_sent):.1f}")
+    table.add_row("CPU ms per call: headrace dev", f"{cpu[0] * 1000 / len(results):.1f}")
+    table.add_row("CPU ms per call: Temporal server", f"{cpu[1] * 1000 / len(results):.1f}")
     Console().print(table)
 
 
@@ -213,10 +244,13 @@ async def main(rate: float, seconds: float, keep: bool) -> None:
             headers, workflow_id, hook = await set_up(client)
             await load(client, hook, rate, 2)  # warm-up: connections, caches, first imports
             warm = len(await started_times(client, headers, workflow_id, int(rate * 2)))
+            before = cpu_snapshot(process)
             results = await load(client, hook, rate, seconds)
             started = await started_times(client, headers, workflow_id, warm + len(results))
+            after = cpu_snapshot(process)
+            cpu = (after[0] - before[0], after[1] - before[1])
             ids = {r.execution_id for r in results}
-            report(results, {k: v for k, v in started.items() if k in ids}, rate, seconds)
+            report(results, {k: v for k, v in started.items() if k in ids}, rate, seconds, cpu)
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -22,7 +22,7 @@ from activities.progress import report_http_bytes
 from activities.steps import SecretLookup, StepActivities
 from activities.storage import StorageActivities
 from api.encryption import Encryptor
-from api.events import EventBus, build_event_bus
+from api.events import EventSink, build_event_bus
 from api.services.secrets import SecretVault
 from api.settings import Settings, SettingsError
 from api.storage import ObjectStore, build_object_store
@@ -30,8 +30,11 @@ from db.session import create_engine, create_session_factory
 from temporal_workflows.interpreter import HeadraceRun
 from temporal_workflows.scheduled import HeadraceScheduledRun
 
-# Pure, deterministic libraries the interpreter uses: importing them once, outside the
-# sandbox, keeps each workflow task cheap.
+# Pure, deterministic modules the interpreter uses: the sandbox re-imports every other
+# module for each new workflow run (compiling it again where no bytecode cache is written),
+# so importing these once, outside it, keeps a run's first task cheap and lets their
+# template caches serve every run. Only modules without I/O, clocks, randomness or
+# per-run state belong here; the workflow modules themselves stay sandboxed.
 PASSTHROUGH_MODULES = (
     "jinja2",
     "markupsafe",
@@ -40,6 +43,18 @@ PASSTHROUGH_MODULES = (
     "jsonschema",
     "annotated_types",
     "typing_extensions",
+    "temporal_workflows.definition",
+    "temporal_workflows.definition_checks",
+    "temporal_workflows.durations",
+    "temporal_workflows.expressions",
+    "temporal_workflows.retry",
+    "temporal_workflows.run_types",
+    "temporal_workflows.sandbox",
+    "temporal_workflows.secret_markers",
+    "temporal_workflows.step_types",
+    "temporal_workflows.template_analysis",
+    "temporal_workflows.templates",
+    "temporal_workflows.validation",
 )
 
 
@@ -62,13 +77,14 @@ class WorkerResources:
 
 @asynccontextmanager
 async def worker_resources(
-    settings: Settings, bus: EventBus | None = None
+    settings: Settings, bus: EventSink | None = None
 ) -> AsyncIterator[WorkerResources]:
     """Database, HTTP client, event bus and secret vault of a worker.
 
-    ``bus`` is the API's bus when both run in one process (``headrace dev``); otherwise the
-    worker publishes to Redis when ``HEADRACE_REDIS_URL`` is set, and to nobody when it is
-    not (readers then poll the database).
+    ``bus`` is where events go live when the caller has one (the API's bus in tests that run
+    both in one process, the pipe to the API in ``headrace dev``); otherwise the worker
+    publishes to Redis when ``HEADRACE_REDIS_URL`` is set, and to nobody when it is not
+    (readers then poll the database).
     """
     engine = create_engine(settings.effective_database_url, serialize_writes=True)
     http_client = build_http_client(allow_private_networks=settings.private_networks_allowed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from api.events.base import (
     ALL,
     EventBus,
+    EventSink,
     InProcessEventBus,
     Message,
     StreamOptions,
@@ -24,6 +25,7 @@ __all__ = [
     "ALL",
     "BusUnavailable",
     "EventBus",
+    "EventSink",
     "InProcessEventBus",
     "Message",
     "RedisEventBus",

@@ -78,14 +78,22 @@ class Subscription:
         return self._queue.qsize()
 
 
-class EventBus(Protocol):
-    """Live delivery of stored events. Both backends implement it."""
-
-    name: str
+class EventSink(Protocol):
+    """Where a worker publishes the events it stored: a bus, or a pipe to one."""
 
     async def publish(self, execution_id: str, messages: list[Message]) -> None:
         """Deliver an execution's messages (already stored) to its and the global topic."""
         ...
+
+    async def aclose(self) -> None:
+        """Stop readers and close connections."""
+        ...
+
+
+class EventBus(EventSink, Protocol):
+    """Live delivery of stored events. Both backends implement it."""
+
+    name: str
 
     def subscribe(self, topic: str) -> Any:
         """An async context manager giving a :class:`Subscription` to ``topic``.

@@ -147,7 +147,11 @@ class ScheduleState(PublicModel):
     """What Temporal says of a schedule trigger's Temporal Schedule."""
 
     schedule_id: str
-    paused: bool
+    paused: bool = Field(
+        description="Paused in Temporal: by the user (the trigger's `paused`) or because the "
+        "workflow is not active (see `note`)."
+    )
+    note: str | None = Field(None, description="Why the schedule is (un)paused.")
     next_action_times: list[datetime]
     recent_actions: list[ScheduleAction]
     running: int = 0

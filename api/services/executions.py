@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +20,9 @@ from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
 from db.execution_projection import TERMINAL
-from db.models import Execution, User, Workflow
+from db.models import Execution, User, Workflow, WorkflowVersion
 from db.repositories.executions import ExecutionRepository
+from temporal_workflows.definition import WorkflowDefinition
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from temporal_workflows.validation import validate_input
 
@@ -41,6 +43,35 @@ class Redrive:
 
 # A non-terminal row older than this is checked against Temporal when it is read.
 STALE_AFTER = timedelta(seconds=5)
+# Validated definitions kept in-process (a 50-step one takes ~1 ms to validate).
+VALIDATED_VERSIONS = 256
+
+
+@dataclass(frozen=True)
+class _Version:
+    """A stored version, hashed and compared by (workflow id, number) only.
+
+    Version rows never change (an edit makes a new version), so the pair names one
+    definition for good; the dict rides along for the cache miss.
+    """
+
+    workflow_id: uuid.UUID
+    number: int
+    definition: dict[str, Any] = field(compare=False, hash=False, repr=False)
+
+
+@lru_cache(maxsize=VALIDATED_VERSIONS)
+def _validated(version: _Version) -> WorkflowDefinition:
+    # A refused definition raises, and exceptions are not cached: it is checked again.
+    return check_definition(version.definition)
+
+
+def validated_definition(version: WorkflowVersion) -> WorkflowDefinition:
+    """The version's definition, validated once per process (webhooks start runs often).
+
+    The result is shared between runs; it is a frozen model that nothing mutates.
+    """
+    return _validated(_Version(version.workflow_id, version.version, version.definition))
 
 
 async def start_execution(
@@ -64,7 +95,7 @@ async def start_execution(
     retry of an earlier execution that reuses that one's completed step outputs.
     """
     version = await workflow_version(session, workflow, version_number)
-    definition = check_definition(version.definition)
+    definition = validated_definition(version)
     problems = validate_input(definition, input_data)
     if problems:
         errors = [ProblemDetail(p.pointer, p.message, p.code) for p in problems]

@@ -2,8 +2,12 @@
 
 The trigger row is the source of truth; :class:`Schedules` builds the Temporal Schedule
 from it and keeps Temporal in step (create, update, pause, delete, describe, trigger,
-backfill). Spec errors are caught here first (timezone, durations, dates, cron shape) and
-then by the Temporal server's own cron parser, whose refusals become 422s too.
+backfill). A Temporal Schedule is paused when its trigger is (the user's choice, the
+``paused`` column) *or* when its workflow is not active (see :func:`schedule_state`): the
+two reasons stay apart, so reactivating a workflow resumes only the schedules nobody paused.
+
+Spec errors are caught here first (timezone, durations, dates, cron shape) and then by the
+Temporal server's own cron parser, whose refusals become 422s too.
 """
 
 from __future__ import annotations
@@ -119,6 +123,21 @@ def _instant_problem(text: str | None, pointer: str) -> list[ProblemDetail]:
     return []
 
 
+def schedule_state(trigger: Trigger, workflow_id: uuid.UUID, status: str) -> TemporalScheduleState:
+    """Paused if the user paused the trigger or the workflow is not active; the note says why.
+
+    Pausing, not deleting, keeps the schedule's identity and recent actions, and a paused
+    schedule reads as such (with its reason) in the Temporal Web UI.
+    """
+    if trigger.paused:
+        note = f"paused through the Headrace API (workflow {workflow_id})"
+    elif status != "active":
+        note = f"paused while workflow {workflow_id} is {status}; resumes when it is active"
+    else:
+        note = f"schedule trigger of workflow {workflow_id}"
+    return TemporalScheduleState(paused=trigger.paused or status != "active", note=note)
+
+
 def _duration(text: str | None) -> timedelta | None:
     return parse_duration(text) if text is not None else None
 
@@ -166,7 +185,7 @@ class Schedules:
             policy=SchedulePolicy(
                 overlap=OVERLAP[spec.overlap], catchup_window=_duration(spec.catchup_window)
             ),
-            state=TemporalScheduleState(paused=trigger.paused, note=f"workflow {workflow.id}"),
+            state=schedule_state(trigger, workflow.id, workflow.status),
         )
 
     async def _client(self) -> Client:
@@ -179,19 +198,40 @@ class Schedules:
         client = await self._client()
         await _call(client.create_schedule(trigger.schedule_id or "", schedule), pointer)
 
-    async def update(self, trigger: Trigger, schedule: Schedule, pointer: str) -> None:
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+    async def update(self, trigger: Trigger, schedule: Schedule, pointer: str) -> Schedule:
+        """Replace the whole schedule (spec, action, policy and state); returns the old one."""
+        previous: list[Schedule] = []
+
+        def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            previous[:] = [current.description.schedule]
             return ScheduleUpdate(schedule=schedule)
 
         await _call((await self._handle(trigger)).update(replace), pointer)
+        return previous[0]
 
-    async def set_paused(self, trigger: Trigger, paused: bool) -> None:
-        # An update does not change the paused state; pause/unpause do.
-        handle = await self._handle(trigger)
-        if paused:
-            await _call(handle.pause(note="paused through the Headrace API"), "")
+    async def current(self, trigger: Trigger) -> Schedule | None:
+        """The schedule as Temporal has it now (None if it has none), to put back later."""
+        try:
+            return (await (await self._handle(trigger)).describe()).schedule
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise _unavailable(exc) from exc
+
+    async def put_back(self, trigger: Trigger, schedule: Schedule) -> None:
+        """Make the schedule ``schedule`` again: updated if it exists, else re-created."""
+        if await self.current(trigger) is None:
+            await self.create(trigger, schedule, "")
         else:
-            await _call(handle.unpause(note="unpaused through the Headrace API"), "")
+            await self.update(trigger, schedule, "")
+
+    async def set_state(self, trigger: Trigger, state: TemporalScheduleState) -> None:
+        """Pause or unpause (with the state's note as the reason), leaving the rest as is."""
+        handle = await self._handle(trigger)
+        if state.paused:
+            await _call(handle.pause(note=state.note), "")
+        else:
+            await _call(handle.unpause(note=state.note), "")
 
     async def delete(self, trigger: Trigger) -> None:
         """Delete the Temporal Schedule; one that is already gone is fine."""
@@ -223,6 +263,7 @@ class Schedules:
         return ScheduleState(
             schedule_id=description.id,
             paused=description.schedule.state.paused,
+            note=description.schedule.state.note,
             next_action_times=list(info.next_action_times[:SHOWN_NEXT]),
             recent_actions=[
                 ScheduleAction(

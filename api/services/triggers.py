@@ -3,23 +3,30 @@
 A workflow's ``triggers`` field and the trigger endpoints edit the same rows: the field is
 rewritten from the rows after every change. A ``schedule`` trigger owns exactly one Temporal
 Schedule (id ``headrace-trigger-<trigger id>``); a ``webhook`` trigger owns one webhook row.
-The Temporal call happens before the transaction commits, so a refused spec leaves nothing
-behind; schedules created by a request that then fails are deleted again.
+
+Temporal and the database change as one unit (:func:`trigger_change`): Temporal is changed
+first, so a spec it refuses is a 422 before anything is stored, and each Temporal change
+records its inverse; if the request or its commit then fails, the inverses run (created
+schedules are deleted, updated or paused ones put back, deleted ones re-created), so
+Temporal keeps no schedule the database does not know of, and loses none it does.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.service import RPCError
 
 from api.context import AppContext
 from api.encryption import Encryptor
@@ -50,7 +57,7 @@ from api.schemas.webhooks import (
     WebhookUpdate,
 )
 from api.services.access import editable_workflow, is_admin, visible_workflow
-from api.services.schedules import Schedules, check_spec, schedule_id_for
+from api.services.schedules import Schedules, check_spec, schedule_id_for, schedule_state
 from api.services.webhook_auth import DEFAULT_TOKEN_HEADER
 from api.settings import Settings
 from db.models import Trigger, User, Webhook, Workflow
@@ -58,6 +65,7 @@ from db.repositories.triggers import TriggerRepository, WebhookRepository
 from temporal_workflows.durations import parse_duration
 from temporal_workflows.validation import validate_definition, validate_input
 
+log = logging.getLogger(__name__)
 _spec_adapter: TypeAdapter[TriggerSpec] = TypeAdapter(TriggerSpec)
 
 
@@ -74,20 +82,49 @@ class TriggerDeps:
         return cls(Schedules.of(ctx), ctx.encryptor, ctx.settings)
 
 
+Undo = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class Change:
-    """One request's trigger changes: created schedules are undone if the request fails."""
+    """One request's trigger changes and, for each Temporal change, how to undo it."""
 
     deps: TriggerDeps
     session: AsyncSession
-    created_schedules: list[Trigger] = field(default_factory=list)
+    undos: list[tuple[str, Undo]] = field(default_factory=list)
+    # Schedules this change already built with the workflow's current status.
+    touched: set[uuid.UUID] = field(default_factory=set)
     secrets: dict[uuid.UUID, str] = field(default_factory=dict)
 
+    def on_failure(self, trigger: Trigger, undo: Undo) -> None:
+        """Remember how to undo a Temporal change made for ``trigger``."""
+        self.undos.append((trigger.schedule_id or str(trigger.id), undo))
+
     async def undo(self) -> None:
-        for trigger in self.created_schedules:
-            # If Temporal is unreachable now, the fire finds no trigger row and fails.
-            with suppress(UpstreamUnavailable):
-                await self.deps.schedules.delete(trigger)
+        """Undo the Temporal changes, newest first; each runs at most once."""
+        while self.undos:
+            schedule_id, step = self.undos.pop()
+            try:
+                await step()
+            except (UpstreamUnavailable, RPCError) as exc:
+                # The request's own error is what the caller must see; this one is logged.
+                log.warning("could not undo the change of schedule %s: %s", schedule_id, exc)
+
+
+@asynccontextmanager
+async def trigger_change(session: AsyncSession, deps: TriggerDeps) -> AsyncIterator[Change]:
+    """Change triggers (Temporal first) inside the block, then commit the session.
+
+    If the block raises or the commit fails, every Temporal change made through the
+    :class:`Change` is undone before the error goes on.
+    """
+    change = Change(deps, session)
+    try:
+        yield change
+        await session.commit()
+    except BaseException:
+        await change.undo()
+        raise
 
 
 def parse_spec(raw: dict[str, Any], pointer: str) -> TriggerSpec:
@@ -253,26 +290,39 @@ def webhook_public(
 
 
 async def replace_workflow_triggers(
-    session: AsyncSession, deps: TriggerDeps, workflow: Workflow, raw: Sequence[dict[str, Any]]
+    change: Change, workflow: Workflow, raw: Sequence[dict[str, Any]]
 ) -> None:
     """Make the workflow's trigger rows (and schedules) match ``raw``, its ``triggers``.
 
     A trigger whose stored form is unchanged is kept as it is; a webhook with the same
     ``url_path`` is updated in place (its secret kept unless a new one is given); any
-    other trigger is deleted and the new ones are created.
+    other trigger is deleted and the new ones are created. Runs inside
+    :func:`trigger_change`, which commits (or undoes) it.
     """
     specs = [parse_spec(dict(r), f"/triggers/{i}") for i, r in enumerate(raw)]
-    existing = list(await TriggerRepository(session).for_workflow(workflow.id))
+    existing = list(await TriggerRepository(change.session).for_workflow(workflow.id))
     if not specs and not existing:
         workflow.triggers = []
         return
-    change = Change(deps, session)
     _check_schedules(workflow, [(s, f"/triggers/{i}") for i, s in enumerate(specs)])
-    try:
-        await _apply(change, workflow, specs, existing)
-    except BaseException:
-        await change.undo()
-        raise
+    await _apply(change, workflow, specs, existing)
+
+
+async def follow_workflow_status(change: Change, workflow: Workflow, previous_status: str) -> None:
+    """Pause the workflow's schedules when it stops being active; resume them when it is again.
+
+    Triggers the user paused stay paused either way (their ``paused`` column is untouched).
+    """
+    rows = await TriggerRepository(change.session).for_workflow(workflow.id)
+    for trigger in rows:
+        if trigger.type != "schedule" or trigger.paused or trigger.id in change.touched:
+            continue
+        before = schedule_state(trigger, workflow.id, previous_status)
+        after = schedule_state(trigger, workflow.id, workflow.status)
+        if before.paused == after.paused:
+            continue
+        await change.deps.schedules.set_state(trigger, after)
+        change.on_failure(trigger, partial(change.deps.schedules.set_state, trigger, before))
 
 
 async def _apply(
@@ -364,7 +414,8 @@ async def _create(change: Change, workflow: Workflow, spec: TriggerSpec, pointer
     elif isinstance(spec, ScheduleTrigger):
         schedule = change.deps.schedules.build(trigger, spec, workflow)
         await change.deps.schedules.create(trigger, schedule, pointer)
-        change.created_schedules.append(trigger)
+        change.on_failure(trigger, partial(change.deps.schedules.delete, trigger))
+        change.touched.add(trigger.id)
     return trigger
 
 
@@ -381,12 +432,12 @@ async def _update(
             change.secrets[trigger.id] = secret
         trigger.config = {**stored_config(spec), "url_path": webhook.url_path}
     elif isinstance(spec, ScheduleTrigger):
-        was_paused = trigger.paused
         trigger.config, trigger.paused = stored_config(spec), spec.paused
         schedule = change.deps.schedules.build(trigger, spec, workflow)
-        await change.deps.schedules.update(trigger, schedule, pointer)
-        if spec.paused != was_paused:
-            await change.deps.schedules.set_paused(trigger, spec.paused)
+        # An update replaces the state too, so this also pauses or unpauses it.
+        previous = await change.deps.schedules.update(trigger, schedule, pointer)
+        change.on_failure(trigger, partial(change.deps.schedules.put_back, trigger, previous))
+        change.touched.add(trigger.id)
     else:
         trigger.config = stored_config(spec)
     return trigger
@@ -394,21 +445,21 @@ async def _update(
 
 async def _delete(change: Change, trigger: Trigger) -> None:
     if trigger.type == "schedule":
-        await change.deps.schedules.delete(trigger)
+        await _delete_schedule(change, trigger)
     await TriggerRepository(change.session).delete(trigger)
+
+
+async def _delete_schedule(change: Change, trigger: Trigger) -> None:
+    schedules = change.deps.schedules
+    previous = await schedules.current(trigger)
+    await schedules.delete(trigger)
+    if previous is not None:
+        change.on_failure(trigger, partial(schedules.put_back, trigger, previous))
 
 
 async def _refresh_workflow(session: AsyncSession, workflow: Workflow) -> None:
     rows = await TriggerRepository(session).for_workflow(workflow.id)
     workflow.triggers = [t.config for t in rows]
-
-
-async def _committed(change: Change) -> None:
-    try:
-        await change.session.commit()
-    except BaseException:
-        await change.undo()
-        raise
 
 
 # --- the trigger endpoints -------------------------------------------------------------
@@ -441,14 +492,9 @@ async def add_trigger(
     workflow = await editable_workflow(session, user, workflow_id)
     spec = parse_spec(raw, "")
     _check_schedules(workflow, [(spec, "")])
-    change = Change(deps, session)
-    try:
+    async with trigger_change(session, deps) as change:
         trigger = await _create(change, workflow, spec, "")
-    except BaseException:
-        await change.undo()
-        raise
-    await _refresh_workflow(session, workflow)
-    await _committed(change)
+        await _refresh_workflow(session, workflow)
     webhook = await WebhookRepository(session).for_trigger(trigger.id)
     public = await _public(deps, trigger, webhook)
     return public.model_copy(update={"secret": change.secrets.get(trigger.id)})
@@ -461,10 +507,9 @@ async def update_trigger(
     merged = {**trigger.config, **patch.model_dump(exclude_unset=True)}
     spec = parse_spec(merged, "")
     _check_schedules(workflow, [(spec, "")])
-    change = Change(deps, session)
-    await _update(change, workflow, trigger, spec, "")
-    await _refresh_workflow(session, workflow)
-    await session.commit()
+    async with trigger_change(session, deps) as change:
+        await _update(change, workflow, trigger, spec, "")
+        await _refresh_workflow(session, workflow)
     webhook = await WebhookRepository(session).for_trigger(trigger.id)
     public = await _public(deps, trigger, webhook)
     return public.model_copy(update={"secret": change.secrets.get(trigger.id)})
@@ -474,20 +519,17 @@ async def delete_trigger(
     session: AsyncSession, deps: TriggerDeps, user: User, trigger_id: uuid.UUID
 ) -> None:
     trigger, workflow = await _editable_trigger(session, user, trigger_id)
-    await _delete(Change(deps, session), trigger)
-    await _refresh_workflow(session, workflow)
-    await session.commit()
+    async with trigger_change(session, deps) as change:
+        await _delete(change, trigger)
+        await _refresh_workflow(session, workflow)
 
 
-async def delete_workflow_triggers(
-    session: AsyncSession, deps: TriggerDeps, workflow: Workflow
-) -> None:
+async def delete_workflow_triggers(change: Change, workflow: Workflow) -> None:
     """Before a workflow is deleted: delete its Temporal Schedules (rows go by cascade)."""
-    rows = await TriggerRepository(session).for_workflow(workflow.id)
-    schedules = [t for t in rows if t.type == "schedule"]
-    if schedules:
-        for trigger in schedules:
-            await deps.schedules.delete(trigger)
+    rows = await TriggerRepository(change.session).for_workflow(workflow.id)
+    for trigger in rows:
+        if trigger.type == "schedule":
+            await _delete_schedule(change, trigger)
 
 
 async def schedule_trigger(session: AsyncSession, user: User, trigger_id: uuid.UUID) -> Trigger:

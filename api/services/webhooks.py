@@ -21,9 +21,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from python_multipart import FormParser
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import Field, File, parse_options_header
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -53,6 +56,7 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7e4a8c-2f61-4d39-9c5e-51a3f8d2e6b4")
 MAX_KEY_GENERATIONS = 10_000
 CONTROL_QUERY = ("wait",)
+_V = TypeVar("_V")
 
 
 def accepted_secrets(webhook: Webhook, encryptor: Encryptor, now: datetime) -> list[str]:
@@ -233,7 +237,7 @@ async def _wait(session: AsyncSession, deps: HookDeps, execution: Execution) -> 
 
 
 def parse_body(body: bytes, content_type: str) -> Any:
-    """JSON and form bodies parsed; anything else as text (or base64 if not UTF-8)."""
+    """JSON, urlencoded and multipart bodies parsed; anything else as text (or base64)."""
     if not body:
         return None
     media = content_type.split(";", 1)[0].strip().lower()
@@ -244,15 +248,68 @@ def parse_body(body: bytes, content_type: str) -> Any:
             raise invalid("/body", f"the body is not valid JSON: {exc}", "invalid_json") from exc
     if media == "application/x-www-form-urlencoded":
         return _multi(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    if media == "multipart/form-data":
+        return parse_multipart(body, content_type)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(body).decode()}
 
 
-def _multi(pairs: Sequence[tuple[str, str]]) -> dict[str, str | list[str]]:
+def parse_multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """``multipart/form-data`` as ``{name: value}``; a name given more than once maps to a list.
+
+    A field's value is its text (bytes that are not UTF-8 become U+FFFD); a file part (one
+    with a ``filename``) becomes ``{filename, content_type, size, content_base64}``, since the
+    run's input is JSON. A body the parser refuses, or one that stops before the closing
+    boundary, is a 422 at ``/body``: never a run with half a form.
+    """
+    parts: list[tuple[str, Any]] = []
+    ended: list[bool] = []
+    _, params = parse_options_header(content_type)
+    try:
+        parser = FormParser(
+            "multipart/form-data",
+            lambda f: parts.append(_field_part(f)),
+            lambda f: parts.append(_file_part(f)),
+            on_end=lambda: ended.append(True),
+            boundary=params.get(b"boundary"),
+            # The body is already in memory and size-limited (HEADRACE_MAX_BODY): no temp files.
+            config={"MAX_MEMORY_FILE_SIZE": float("inf")},
+        )
+        parser.write(body)
+        parser.finalize()
+    except FormParserError as exc:
+        detail = f"the multipart body is malformed: {exc}"
+        raise invalid("/body", detail, "invalid_multipart") from exc
+    if not ended:  # the parser does not check that the closing boundary came
+        detail = "the multipart body ends before its closing boundary"
+        raise invalid("/body", detail, "invalid_multipart")
+    return _multi(parts)
+
+
+def _field_part(field: Field) -> tuple[str, str]:
+    return _text(field.field_name or b""), _text(field.value or b"")
+
+
+def _file_part(upload: File) -> tuple[str, dict[str, Any]]:
+    upload.file_object.seek(0)
+    content = upload.file_object.read()
+    return _text(upload.field_name or b""), {
+        "filename": _text(upload.file_name or b""),
+        "content_type": upload.content_type or "application/octet-stream",
+        "size": len(content),
+        "content_base64": base64.b64encode(content).decode(),
+    }
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _multi(pairs: Sequence[tuple[str, _V]]) -> dict[str, _V | list[_V]]:
     """Pairs as a dict; a name given more than once maps to the list of its values."""
-    grouped: dict[str, list[str]] = {}
+    grouped: dict[str, list[_V]] = {}
     for name, value in pairs:
         grouped.setdefault(name, []).append(value)
     return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}

@@ -19,7 +19,9 @@ from api.services.artifacts import delete_workflow_artifacts
 from api.services.triggers import (
     TriggerDeps,
     delete_workflow_triggers,
+    follow_workflow_status,
     replace_workflow_triggers,
+    trigger_change,
 )
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowFilter, WorkflowRepository
@@ -68,33 +70,38 @@ async def create_workflow(
     check_definition(data.definition)
     triggers = check_triggers(data.triggers)
     repo = WorkflowRepository(session)
-    workflow = await repo.add(
-        Workflow(
-            owner_id=owner.id,
-            name=data.name,
-            description=data.description,
-            status=data.status,
-            shared=data.shared,
-            definition=data.definition,
-            variables=data.variables,
-            triggers=triggers,
-            version=1,
+    # One unit: if the commit fails, the schedules made for the triggers are deleted again.
+    async with trigger_change(session, TriggerDeps.of(ctx)) as change:
+        workflow = await repo.add(
+            Workflow(
+                owner_id=owner.id,
+                name=data.name,
+                description=data.description,
+                status=data.status,
+                shared=data.shared,
+                definition=data.definition,
+                variables=data.variables,
+                triggers=triggers,
+                version=1,
+            )
         )
-    )
-    await repo.add_version(
-        WorkflowVersion(
-            workflow_id=workflow.id, version=1, definition=data.definition, created_by=owner.id
+        await repo.add_version(
+            WorkflowVersion(
+                workflow_id=workflow.id, version=1, definition=data.definition, created_by=owner.id
+            )
         )
-    )
-    await replace_workflow_triggers(session, TriggerDeps.of(ctx), workflow, triggers)
-    await session.commit()
+        await replace_workflow_triggers(change, workflow, triggers)
     return workflow
 
 
 async def update_workflow(
     session: AsyncSession, ctx: AppContext, user: User, workflow_id: uuid.UUID, data: WorkflowPatch
 ) -> Workflow:
-    """Apply the given fields; a changed definition becomes a new version."""
+    """Apply the given fields; a changed definition becomes a new version.
+
+    A workflow that stops being active pauses its schedules (it starts no runs, and the
+    Temporal Web UI shows why); becoming active again resumes those the user did not pause.
+    """
     workflow = await editable_workflow(session, user, workflow_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("definition") is not None:
@@ -102,24 +109,33 @@ async def update_workflow(
     if changes.get("triggers") is not None:
         changes["triggers"] = check_triggers(changes["triggers"])
     new_definition = changes.pop("definition", None)
-    for name, value in changes.items():
-        if value is not None:
-            setattr(workflow, name, value)
-    if new_definition is not None and new_definition != workflow.definition:
-        workflow.version += 1
-        workflow.definition = new_definition
-        await WorkflowRepository(session).add_version(
-            WorkflowVersion(
-                workflow_id=workflow.id,
-                version=workflow.version,
-                definition=new_definition,
-                created_by=user.id,
-            )
-        )
-    if changes.get("triggers") is not None:
-        await replace_workflow_triggers(session, TriggerDeps.of(ctx), workflow, changes["triggers"])
-    await session.commit()
+    previous_status = workflow.status
+    async with trigger_change(session, TriggerDeps.of(ctx)) as change:
+        for name, value in changes.items():
+            if value is not None:
+                setattr(workflow, name, value)
+        if new_definition is not None and new_definition != workflow.definition:
+            await _new_version(session, user, workflow, new_definition)
+        if changes.get("triggers") is not None:
+            await replace_workflow_triggers(change, workflow, changes["triggers"])
+        if workflow.status != previous_status:
+            await follow_workflow_status(change, workflow, previous_status)
     return workflow
+
+
+async def _new_version(
+    session: AsyncSession, user: User, workflow: Workflow, definition: dict[str, Any]
+) -> None:
+    workflow.version += 1
+    workflow.definition = definition
+    await WorkflowRepository(session).add_version(
+        WorkflowVersion(
+            workflow_id=workflow.id,
+            version=workflow.version,
+            definition=definition,
+            created_by=user.id,
+        )
+    )
 
 
 async def list_workflows(
@@ -136,10 +152,11 @@ async def delete_workflow(
     session: AsyncSession, ctx: AppContext, user: User, workflow_id: uuid.UUID
 ) -> None:
     workflow = await editable_workflow(session, user, workflow_id)
-    await delete_workflow_triggers(session, TriggerDeps.of(ctx), workflow)
-    await delete_workflow_artifacts(session, ctx.store, workflow)
-    await WorkflowRepository(session).delete(workflow)
-    await session.commit()
+    # If the commit fails, the deleted schedules are re-created.
+    async with trigger_change(session, TriggerDeps.of(ctx)) as change:
+        await delete_workflow_triggers(change, workflow)
+        await delete_workflow_artifacts(session, ctx.store, workflow)
+        await WorkflowRepository(session).delete(workflow)
 
 
 async def workflow_version(

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from db.models import Trigger, Workflow
 from tests.api.test_webhooks import ECHO, Hooks
 from tests.conftest import UserFactory
 
@@ -294,3 +301,211 @@ class TestScheduleLifecycle:
         )
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["pointer"] == "/cron"
+
+
+@contextmanager
+def commits_fail_for(workflow_name: str) -> Iterator[list[str]]:
+    """Make the commit of any session holding the workflow named so fail, as a lost database
+    connection would; yields the schedule ids of the triggers such a session held.
+
+    Only that workflow's sessions fail: the worker's sessions in this process go on.
+    """
+    held: list[str] = []
+
+    def marked(session: Session) -> bool:
+        if session.info.get(workflow_name):  # seen earlier, e.g. before its delete was flushed
+            return True
+        objects = [*session.identity_map.values(), *session.new, *session.deleted]
+        return any(isinstance(o, Workflow) and o.name == workflow_name for o in objects)
+
+    def note_triggers(session: Session, *_: Any) -> None:
+        if marked(session):
+            session.info[workflow_name] = True
+            held.extend(
+                o.schedule_id for o in session.new if isinstance(o, Trigger) and o.schedule_id
+            )
+
+    def refuse(session: Session) -> None:
+        if marked(session):
+            raise OperationalError("COMMIT", None, ConnectionError("forced: database went away"))
+
+    event.listen(Session, "before_flush", note_triggers)
+    event.listen(Session, "before_commit", refuse)
+    try:
+        yield held
+    finally:
+        event.remove(Session, "before_commit", refuse)
+        event.remove(Session, "before_flush", note_triggers)
+
+
+async def schedules_noting(temporal: Client, workflow_id: str) -> list[str]:
+    """Ids of the Temporal Schedules that name this workflow and really exist."""
+    listed = [s.id async for s in await temporal.list_schedules()]
+    found = []
+    for schedule_id in listed:
+        try:
+            description = await temporal.get_schedule_handle(schedule_id).describe()
+        except RPCError as exc:
+            assert exc.status == RPCStatusCode.NOT_FOUND  # listed, then deleted
+            continue
+        if workflow_id in (description.schedule.state.note or ""):
+            found.append(schedule_id)
+    return found
+
+
+@pytest.fixture
+async def failing_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that gets the problem of a forced failure instead of the app's exception."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+class TestScheduleConsistency:
+    """Temporal and the database agree even when the database commit fails."""
+
+    async def test_a_failed_commit_of_a_new_workflow_leaves_no_schedule(
+        self, hooks: Hooks, temporal: Client, failing_client: httpx.AsyncClient
+    ) -> None:
+        name = f"doomed-{uuid.uuid4().hex[:8]}"
+        body = {"name": name, "definition": ECHO, "triggers": [YEARLY, {**YEARLY, "paused": True}]}
+        with commits_fail_for(name) as held:
+            response = await failing_client.post(
+                "/api/v1/workflows", json=body, headers=hooks.headers
+            )
+        assert response.status_code == 503, response.text
+        assert len(held) == 2
+        assert [await schedule_exists(temporal, i) for i in held] == [False, False]
+        listed = await hooks.client.get(f"/api/v1/workflows?q={name}", headers=hooks.headers)
+        assert listed.json()["count"] == 0
+
+    async def test_a_failed_commit_of_a_workflow_edit_changes_no_schedule(
+        self, hooks: Hooks, temporal: Client, failing_client: httpx.AsyncClient
+    ) -> None:
+        name = f"edited-{uuid.uuid4().hex[:8]}"
+        workflow_id = await hooks.workflow(name=name, triggers=[YEARLY])
+        [kept] = await triggers_of(hooks, workflow_id)
+        triggers = [{**YEARLY, "cron": "0 0 2 1 *"}, {"type": "schedule", "interval": "1h"}]
+        with commits_fail_for(name) as held:
+            response = await failing_client.patch(
+                f"/api/v1/workflows/{workflow_id}",
+                json={"triggers": triggers},
+                headers=hooks.headers,
+            )
+        assert response.status_code == 503, response.text
+        new = [i for i in held if i != kept["schedule_id"]]
+        assert len(new) == 2
+        assert [await schedule_exists(temporal, i) for i in new] == [False, False]
+        # The replaced schedule was deleted before the commit; it is back as it was.
+        assert await schedules_noting(temporal, workflow_id) == [kept["schedule_id"]]
+        [after] = await triggers_of(hooks, workflow_id)
+        assert after["id"] == kept["id"]
+        # Temporal shows a cron as calendars once stored: compare what it will do.
+        assert after["schedule"]["next_action_times"] == kept["schedule"]["next_action_times"]
+
+    async def test_a_failed_commit_of_a_workflow_delete_keeps_its_schedules(
+        self, hooks: Hooks, temporal: Client, failing_client: httpx.AsyncClient
+    ) -> None:
+        name = f"undeleted-{uuid.uuid4().hex[:8]}"
+        workflow_id = await hooks.workflow(name=name, triggers=[YEARLY])
+        [before] = await triggers_of(hooks, workflow_id)
+        with commits_fail_for(name):
+            response = await failing_client.delete(
+                f"/api/v1/workflows/{workflow_id}", headers=hooks.headers
+            )
+        assert response.status_code == 503
+        [after] = await triggers_of(hooks, workflow_id)
+        assert after["id"] == before["id"]
+        assert await schedules_noting(temporal, workflow_id) == [before["schedule_id"]]
+        assert after["schedule"]["next_action_times"] == before["schedule"]["next_action_times"]
+
+
+class TestInactiveWorkflows:
+    """An inactive workflow's schedules are paused in Temporal; a user's pause is kept apart."""
+
+    async def set_status(self, hooks: Hooks, workflow_id: str, status: str) -> None:
+        response = await hooks.client.patch(
+            f"/api/v1/workflows/{workflow_id}", json={"status": status}, headers=hooks.headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == status
+
+    async def paused_in_temporal(
+        self, temporal: Client, hooks: Hooks, workflow_id: str
+    ) -> dict[str, bool]:
+        """cron -> paused, as the Temporal server has it."""
+        found = {}
+        for trigger in await triggers_of(hooks, workflow_id):
+            described = await temporal.get_schedule_handle(trigger["schedule_id"]).describe()
+            found[trigger["config"]["cron"]] = described.schedule.state.paused
+        return found
+
+    async def test_deactivating_pauses_and_reactivating_resumes_only_unpaused_schedules(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        mine = {**YEARLY, "cron": "0 0 2 1 *", "paused": True}
+        workflow_id = await hooks.workflow(triggers=[YEARLY, mine])
+        assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {
+            "0 0 1 1 *": False,
+            "0 0 2 1 *": True,
+        }
+
+        await self.set_status(hooks, workflow_id, "inactive")
+        assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {
+            "0 0 1 1 *": True,
+            "0 0 2 1 *": True,
+        }
+        shown = {t["config"]["cron"]: t for t in await triggers_of(hooks, workflow_id)}
+        free = shown["0 0 1 1 *"]
+        # The trigger itself is not paused: Temporal pauses it because of the workflow.
+        assert free["paused"] is False and free["config"].get("paused") is False
+        assert free["schedule"]["paused"] is True
+        assert "inactive" in free["schedule"]["note"]
+
+        await self.set_status(hooks, workflow_id, "active")
+        assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {
+            "0 0 1 1 *": False,
+            "0 0 2 1 *": True,
+        }
+
+    async def test_an_inactive_workflows_schedule_does_not_fire(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        workflow_id = await hooks.workflow(
+            status="inactive", triggers=[{"type": "schedule", "interval": "1s"}]
+        )
+        [listed] = await triggers_of(hooks, workflow_id)
+        assert listed["schedule"]["paused"] is True and listed["paused"] is False
+        await asyncio.sleep(2.5)
+        assert await scheduled_runs(hooks, workflow_id) == []
+        await self.set_status(hooks, workflow_id, "active")
+        await wait_for_runs(hooks, workflow_id, 1)
+
+    async def test_unpausing_a_trigger_of_an_inactive_workflow_keeps_temporal_paused(
+        self, hooks: Hooks, temporal: Client
+    ) -> None:
+        workflow_id = await hooks.workflow(triggers=[{**YEARLY, "paused": True}])
+        await self.set_status(hooks, workflow_id, "archived")
+        [listed] = await triggers_of(hooks, workflow_id)
+        response = await hooks.client.patch(
+            f"/api/v1/triggers/{listed['id']}", json={"paused": False}, headers=hooks.headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["paused"] is False
+        assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {"0 0 1 1 *": True}
+        await self.set_status(hooks, workflow_id, "active")
+        assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {"0 0 1 1 *": False}
+
+    async def test_a_failed_commit_of_a_deactivation_keeps_schedules_running(
+        self, hooks: Hooks, temporal: Client, failing_client: httpx.AsyncClient
+    ) -> None:
+        name = f"deactivated-{uuid.uuid4().hex[:8]}"
+        workflow_id = await hooks.workflow(name=name, triggers=[YEARLY])
+        with commits_fail_for(name):
+            response = await failing_client.patch(
+                f"/api/v1/workflows/{workflow_id}",
+                json={"status": "inactive"},
+                headers=hooks.headers,
+            )
+        assert response.status_code == 503
+        assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {"0 0 1 1 *": False}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from typing import Any
 
@@ -65,6 +66,23 @@ class Hooks:
 @pytest.fixture
 async def hooks(client: httpx.AsyncClient, make_user: UserFactory) -> Hooks:
     return Hooks(client, await make_user("developer"))
+
+
+def malformed_multipart(case: str) -> tuple[bytes, str]:
+    """A broken ``multipart/form-data`` body (and its content type), from a valid one."""
+    valid = httpx.Request("POST", "http://x", data={"a": "1"}, files={"f": ("f.txt", b"data")})
+    body, content_type = valid.read(), valid.headers["content-type"]
+    boundary = content_type.split("boundary=", 1)[1].encode()
+    return {
+        "truncated": (body[: len(body) // 2], content_type),
+        "garbage": (b"not multipart at all", content_type),
+        "no_boundary": (body, "multipart/form-data"),
+        "bad_part_header": (b"--" + boundary + b"\r\nno colon here\r\n\r\nx\r\n", content_type),
+        "unnamed_part": (
+            body.replace(b'form-data; name="a"', b"form-data"),
+            content_type,
+        ),
+    }[case]
 
 
 def unique_path() -> str:
@@ -191,6 +209,51 @@ class TestReceiving:
             for r in (form, raw, binary)
         ]
         assert outputs == [{"payload": '{"x": 1}', "n": "2"}, "plain text", {"base64": "/wA="}]
+
+    async def test_multipart_fields_and_files(self, hooks: Hooks) -> None:
+        created = await hooks.webhook()
+        response = await hooks.client.post(
+            f"/hooks/{created['url_path']}",
+            data={"note": "héllo", "tag": ["x", "y"]},
+            files={"doc": ("report.txt", b"hi\xff", "text/plain"), "empty": ("e.bin", b"")},
+        )
+        assert response.status_code == 202, response.text
+        execution = await hooks.finished(response.json()["execution_id"])
+        assert execution["output_data"]["body"] == {
+            "note": "héllo",
+            "tag": ["x", "y"],
+            "doc": {
+                "filename": "report.txt",
+                "content_type": "text/plain",
+                "size": 3,
+                "content_base64": base64.b64encode(b"hi\xff").decode(),
+            },
+            "empty": {
+                "filename": "e.bin",
+                "content_type": "application/octet-stream",
+                "size": 0,
+                "content_base64": "",
+            },
+        }
+
+    @pytest.mark.parametrize(
+        "case", ["truncated", "garbage", "no_boundary", "bad_part_header", "unnamed_part"]
+    )
+    async def test_malformed_multipart_is_422_and_starts_nothing(
+        self, hooks: Hooks, case: str
+    ) -> None:
+        created = await hooks.webhook()
+        content, content_type = malformed_multipart(case)
+        response = await hooks.client.post(
+            f"/hooks/{created['url_path']}",
+            content=content,
+            headers={"content-type": content_type},
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        [error] = response.json()["errors"]
+        assert (error["pointer"], error["code"]) == ("/body", "invalid_multipart")
+        assert await hooks.executions(created["workflow_id"]) == []
 
     async def test_invalid_json_is_422_and_starts_nothing(self, hooks: Hooks) -> None:
         created = await hooks.webhook()

@@ -240,3 +240,43 @@ class TestValidateEndpoint:
         )
         assert response.status_code == 422
         assert response.json()["errors"][0]["pointer"] == "/definition/steps/0/depends_on/0"
+
+
+class TestValidatedDefinitions:
+    """Starts reuse the validated definition of a version; a new version is validated anew."""
+
+    async def run(
+        self, client: httpx.AsyncClient, headers: dict[str, str], workflow_id: str
+    ) -> dict[str, Any]:
+        response = await client.post(
+            f"/api/v1/workflows/{workflow_id}/execute",
+            json={"input_data": {"name": "ada"}},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def test_each_version_runs_its_own_definition(
+        self, client: httpx.AsyncClient, make_user: UserFactory
+    ) -> None:
+        from api.services.executions import _validated
+
+        developer = await make_user("developer")
+        created = await create(client, developer)
+        first = await self.run(client, developer, created["id"])
+        hits = _validated.cache_info().hits
+        again = await self.run(client, developer, created["id"])
+        assert _validated.cache_info().hits == hits + 1
+        assert first["result"] == again["result"] == {"text": "hello ada"}
+
+        edited = {
+            "steps": [
+                {"id": "greet", "type": "transform", "with": {"text": "bye {{ input.name }}"}}
+            ],
+            "output": {"text": "{{ steps.greet.output.text }}"},
+        }
+        patched = await client.patch(
+            f"/api/v1/workflows/{created['id']}", json={"definition": edited}, headers=developer
+        )
+        assert patched.status_code == 200 and patched.json()["version"] == 2
+        assert (await self.run(client, developer, created["id"]))["result"] == {"text": "bye ada"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,34 @@ class DevStack:
             method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs
         )
 
+    def worker_pid(self) -> int:
+        """The pid of the `headrace worker` child (waiting for it, it may be restarting)."""
+        assert self.process is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = subprocess.run(
+                ["pgrep", "-P", str(self.process.pid), "-f", "api.cli worker"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            if found:
+                return int(found[0])
+            time.sleep(0.1)
+        raise AssertionError("no worker process under headrace dev")
+
+    def wait_for_status(
+        self, execution_id: str, headers: dict[str, str], status: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            execution: dict[str, Any] = self.api(
+                "GET", f"/executions/{execution_id}", headers
+            ).json()
+            if execution["status"] == status or time.monotonic() > deadline:
+                assert execution["status"] == status, execution
+                return execution
+            time.sleep(0.3)
+
     def login(self) -> dict[str, str]:
         token = httpx.post(f"{self.url}/api/v1/auth/token", data=ADMIN).json()["access_token"]
         return {"Authorization": f"Bearer {token}"}
@@ -146,3 +176,59 @@ class TestDevStack:
         while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
             time.sleep(0.1)
         assert not any(Path(f"/proc/{c}").exists() for c in children)
+
+    def test_a_killed_worker_process_is_replaced_and_its_run_completes(
+        self, dev_stack: DevStack
+    ) -> None:
+        dev_stack.start()
+        headers = dev_stack.login()
+        definition = {
+            "steps": [
+                {"id": "nap", "type": "sleep", "with": {"duration": "3s"}},
+                {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
+            ]
+        }
+        workflow = dev_stack.api(
+            "POST", "/workflows", headers, json={"name": "survivor", "definition": definition}
+        ).json()
+        started = dev_stack.api(
+            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
+        ).json()
+        first_worker = dev_stack.worker_pid()
+        os.kill(first_worker, signal.SIGKILL)
+
+        execution = dev_stack.wait_for_status(started["execution_id"], headers, "completed")
+        assert execution["output_data"] == {"nap": {"slept_seconds": 3.0}, "done": {"ok": True}}
+        assert dev_stack.worker_pid() != first_worker
+        assert "the worker process exited (code -9)" in (dev_stack.data_dir / "dev.log").read_text()
+
+    def test_step_events_reach_a_live_stream_from_the_worker_process(
+        self, dev_stack: DevStack
+    ) -> None:
+        dev_stack.start()
+        headers = dev_stack.login()
+        definition = {
+            "steps": [
+                {"id": "wait", "type": "sleep", "with": {"duration": "500ms"}},
+                {"id": "done", "type": "transform", "depends_on": ["wait"], "with": {"ok": 1}},
+            ]
+        }
+        workflow = dev_stack.api(
+            "POST", "/workflows", headers, json={"name": "streamed", "definition": definition}
+        ).json()
+        started = dev_stack.api(
+            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
+        ).json()
+        url = f"{dev_stack.url}/api/v1/executions/{started['execution_id']}/events"
+        arrivals: dict[str, tuple[datetime, datetime]] = {}  # type → (emitted, received)
+        with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    event = json.loads(line.removeprefix("data:"))
+                    emitted = datetime.fromisoformat(event["ts"])
+                    arrivals[event["type"]] = (emitted, datetime.now(UTC))
+        assert {"step.started", "step.completed", "execution.completed"} <= set(arrivals)
+        # Live, not found by the stream's idle database check (5 s after the last event):
+        # the terminal event arrives right after the worker stored it.
+        emitted, received = arrivals["execution.completed"]
+        assert (received - emitted).total_seconds() < 2.0

@@ -5,22 +5,42 @@ must be guarded with ``workflow.patched(...)``; then record new histories next t
 (keep the old ones: they stand for runs started before the change):
 
     HEADRACE_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows/test_replay.py -k record -p no:xdist
+
+The same holds for ``HeadraceScheduledRun``, the launcher every schedule fire starts: its
+histories (``scheduled_*``) are recorded from real schedule fires.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+    ScheduleSpec,
+    ScheduleState,
+    WorkflowFailureError,
+    WorkflowHistory,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from api.settings import Settings
 from temporal_workflows.interpreter import HeadraceRun
+from temporal_workflows.scheduled import (
+    SCHEDULED_WORKFLOW,
+    HeadraceScheduledRun,
+    ScheduledRunInput,
+)
 from tests.support.target_server import TargetServer
 from tests.workflows.conftest import Runner
 from worker.main import workflow_runner
@@ -120,10 +140,20 @@ def representative_runs(target: TargetServer) -> dict[str, tuple[dict[str, Any],
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[HeadraceRun],
+        workflows=[HeadraceRun, HeadraceScheduledRun],
         workflow_runner=workflow_runner(),
         data_converter=pydantic_data_converter,
     )
+
+
+def history_of(path: Path) -> WorkflowHistory:
+    """A committed history; its ``workflowId`` (if kept) is the id the run had.
+
+    The launcher derives its child's id from its own workflow id, so its histories replay
+    only under the id they were recorded with; the interpreter's replay under any id.
+    """
+    recorded = json.loads(path.read_text())
+    return WorkflowHistory.from_json(recorded.pop("workflowId", path.stem), recorded)
 
 
 def committed_histories() -> list[Path]:
@@ -132,7 +162,7 @@ def committed_histories() -> list[Path]:
 
 @pytest.mark.parametrize("path", committed_histories(), ids=lambda p: p.stem)
 async def test_committed_history_replays_on_current_code(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    history = history_of(path)
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
 
@@ -144,6 +174,9 @@ def test_every_representative_run_has_a_committed_history() -> None:
         "retry_foreach_join",
         "sleep_until_fail",
         "wait_and_approval",
+        "scheduled_ok",
+        "scheduled_child_failed",
+        "scheduled_workflow_missing",
     } <= names
 
 
@@ -179,6 +212,81 @@ async def test_record_histories(
     await _save(temporal_env, execution_id, f"wait_and_approval-{tag}")
 
 
-async def _save(env: WorkflowEnvironment, workflow_id: str, name: str) -> None:
+async def _save(
+    env: WorkflowEnvironment, workflow_id: str, name: str, *, keep_id: bool = False
+) -> None:
     history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    text = history.to_json()
+    if keep_id:
+        text = json.dumps({"workflowId": workflow_id, **json.loads(text)}, indent=2) + "\n"
+    (HISTORIES / f"{name}.json").write_text(text)
+
+
+@pytest.mark.skipif(
+    os.environ.get("HEADRACE_RECORD_HISTORIES") != "1",
+    reason="records new histories only when HEADRACE_RECORD_HISTORIES=1",
+)
+async def test_record_scheduled_histories(
+    runner: Runner, db_url: str, temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """The launcher's paths: a run that completes, a run that fails, a workflow that is gone."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one recording is enough")
+    tag = os.environ.get("HEADRACE_HISTORY_TAG", "v1")
+    client = temporal_env.client
+    runs: dict[str, dict[str, Any]] = {
+        "scheduled_ok": {
+            "input_schema": {"type": "object", "required": ["n"]},
+            "steps": [{"id": "double", "type": "transform", "with": {"v": "{{ input.n * 2 }}"}}],
+        },
+        "scheduled_child_failed": {
+            "steps": [{"id": "stop", "type": "fail", "with": {"message": "stop"}}],
+        },
+    }
+    for name, definition in runs.items():
+        trigger = {"type": "schedule", "cron": "0 0 1 1 *", "paused": True, "input_data": {"n": 2}}
+        workflow_id = await runner.create(definition, triggers=[trigger])
+        listed = await runner.client.get(
+            f"/api/v1/workflows/{workflow_id}/triggers", headers=runner.headers
+        )
+        [shown] = listed.json()
+        fired = await runner.client.post(
+            f"/api/v1/triggers/{shown['id']}/run-now", headers=runner.headers
+        )
+        assert fired.status_code == 202, fired.text
+        launcher = await _launched(client, shown["schedule_id"])
+        await client.get_workflow_handle(launcher).result()
+        await _save(temporal_env, launcher, f"{name}-{tag}", keep_id=True)
+    # A schedule whose workflow no longer exists: the launcher retries, then fails.
+    schedule_id = f"replay-missing-{uuid.uuid4().hex[:8]}"
+    handle = await client.create_schedule(
+        schedule_id,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                SCHEDULED_WORKFLOW,
+                ScheduledRunInput(workflow_id=str(uuid.uuid4()), trigger_id=str(uuid.uuid4())),
+                id=f"headrace-scheduled-{schedule_id}",
+                task_queue=settings.task_queue,
+            ),
+            spec=ScheduleSpec(cron_expressions=["0 0 1 1 *"]),
+            state=ScheduleState(paused=True),
+        ),
+    )
+    await handle.trigger()
+    launcher = await _launched(client, schedule_id)
+    with pytest.raises(WorkflowFailureError):
+        await client.get_workflow_handle(launcher).result()
+    await handle.delete()
+    await _save(temporal_env, launcher, f"scheduled_workflow_missing-{tag}", keep_id=True)
+
+
+async def _launched(client: Client, schedule_id: str, timeout: float = 10) -> str:
+    """The workflow id of the schedule's first action."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await client.get_schedule_handle(schedule_id).describe()
+        for action in described.info.recent_actions:
+            if isinstance(action.action, ScheduleActionExecutionStartWorkflow):
+                return action.action.workflow_id
+        assert asyncio.get_running_loop().time() < deadline, "the schedule took no action"
+        await asyncio.sleep(0.1)
