@@ -63,7 +63,7 @@ class HttpRequestInput:
     execution_id: str
     method: str
     url: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)  # values rendered, maybe not text
     query: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     body: str | None = None
@@ -177,10 +177,18 @@ class HttpActivities:
             logger.warning("http step progress callback failed", exc_info=True)
 
 
+def header_text(value: Any) -> str:
+    """A header value as text, spelled as JSON (``3``, ``true``) when it is not a string.
+
+    A template that is one expression renders to its native value, not to its text.
+    """
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _build_request(client: httpx.AsyncClient, req: HttpRequestInput, target: str) -> httpx.Request:
     """Validate the input and build the request, or raise HttpInvalidRequest."""
     _validate(req, target)
-    headers = dict(req.headers)
+    headers = {name: header_text(value) for name, value in req.headers.items()}
     if req.auth is not None and req.auth.get("type") == "bearer":
         headers["Authorization"] = f"Bearer {req.auth.get('token', '')}"
     try:

@@ -173,7 +173,7 @@ class N8nActivities:
         workflow = await self._api(target, f"/api/v1/workflows/{req.n8n_workflow_id}")
         hooks = [
             n
-            for n in workflow.get("nodes", [])
+            for n in _published_nodes(workflow)
             if n.get("type") == WEBHOOK_TYPE and not n.get("disabled")
         ]
         if not hooks:
@@ -256,10 +256,14 @@ class N8nActivities:
             key = str(summary.get("id"))
             if key in seen or _started(summary) < started - _SKEW:
                 continue
-            seen.add(key)
             detail = await self._api(target, f"/api/v1/executions/{key}", {"includeData": "true"})
-            if _request_id_of(detail, call.webhook_node) == request_id:
+            found = _request_id_of(detail, call.webhook_node)
+            if found == request_id:
                 return key
+            # A real n8n lists a running execution before it stores the Webhook node's
+            # data: only a request id that differs (or a finished run) rules it out.
+            if found is not None or detail.get("status") in FINISHED or detail.get("finished"):
+                seen.add(key)
         return None
 
     async def _api(
@@ -283,6 +287,18 @@ class N8nActivities:
                 f"n8n answered {path} with something that is not an object", "N8nClientError"
             )
         return body
+
+
+def _published_nodes(workflow: Mapping[str, Any]) -> list[Any]:
+    """The nodes n8n runs: an active workflow's published version (n8n 1.1xx keeps the
+    editor's unpublished draft in ``nodes``), else the saved ones."""
+    published = workflow.get("activeVersion")
+    if workflow.get("active") and isinstance(published, Mapping):
+        nodes = published.get("nodes")
+        if isinstance(nodes, list):
+            return nodes
+    nodes = workflow.get("nodes")
+    return nodes if isinstance(nodes, list) else []
 
 
 def _webhook_auth(target: N8nTarget) -> dict[str, str]:

@@ -89,7 +89,7 @@ class StepActivities:
         except ApplicationError as error:
             await asyncio.shield(started)
             error = _redacted_error(error, hidden)
-            await self._report_failure(call.execution_id, call.step_id, error)
+            await self._report_failure(call, error)
             raise _with_attempt(error) from None
         finally:
             started_recorded = await asyncio.shield(started)
@@ -190,9 +190,7 @@ class StepActivities:
             return False
         return True
 
-    async def _report_failure(
-        self, execution_id: str, step_id: str, error: ApplicationError
-    ) -> None:
+    async def _report_failure(self, call: StepCall, error: ApplicationError) -> None:
         info = activity.info()
         delay = _next_delay(info.retry_policy, info.attempt, error)
         if delay is None:
@@ -200,7 +198,7 @@ class StepActivities:
         event = EventRecord(
             type="step.retrying",
             dedupe_key=f"act:{info.activity_id}:{info.attempt}:retrying",
-            step_id=step_id,
+            step_id=call.step_id,
             attempt=info.attempt,
             level="warning",
             message=error.message,
@@ -209,10 +207,11 @@ class StepActivities:
                 "error_type": error.type,
                 "next_attempt": info.attempt + 1,
                 "delay_seconds": delay.total_seconds(),
+                "step_type": call.lifecycle.step_type,
             },
             ts=datetime.now(UTC),
         )
-        await self._record_quietly(execution_id, event)
+        await self._record_quietly(call.execution_id, event)
 
 
 def _next_delay(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+analytics_app = typer.Typer(help="Analytics maintenance.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 console = Console(stderr=True)
 
 
@@ -34,23 +37,26 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _dev_settings() -> Settings:
-    from api.devstack import ensure_secret_key, fresh_metrics_dir
+    from api.devstack import ensure_secret_key
 
     data_dir = Path(os.environ.get("HEADRACE_DATA_DIR", ".headrace"))
     os.environ.setdefault("HEADRACE_SECRET_KEY", ensure_secret_key(data_dir))
     os.environ["HEADRACE_ENVIRONMENT"] = "dev"
-    # API and worker are two processes in dev: /metrics merges both (before any import of
-    # prometheus_client, which reads this once).
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(fresh_metrics_dir(data_dir)))
     return _settings()
 
 
 @app.command()
 def dev() -> None:
     """Everything in one process group: Temporal dev server, API, worker and dashboard."""
+    from api.devstack import fresh_metrics_dir
+
+    settings = _dev_settings()
+    # API and worker are two processes in dev: /metrics merges both. Set before anything
+    # imports prometheus_client, which reads it once.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(fresh_metrics_dir(settings.data_dir)))
     from api.runner import run_dev
 
-    asyncio.run(run_dev(_dev_settings()))
+    asyncio.run(run_dev(settings))
 
 
 @app.command()
@@ -83,6 +89,37 @@ def migrate() -> None:
     settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
     asyncio.run(upgrade_to_head(settings.effective_database_url))
     console.print("database is at the newest schema")
+
+
+@analytics_app.command("rebuild")
+def analytics_rebuild(
+    since: Annotated[
+        datetime | None, typer.Option(help="Start (UTC); default: the oldest execution")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="End, exclusive; default: the newest execution")
+    ] = None,
+) -> None:
+    """Recompute the analytics rollup from the executions table, a day per transaction.
+
+    Only needed after rows were written around the application (bulk loads, repairs).
+    """
+    settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
+    counted = asyncio.run(_rebuild_rollup(settings, since, until))
+    console.print(f"rollup rebuilt from {counted:,} ended executions")
+
+
+async def _rebuild_rollup(
+    settings: Settings, since: datetime | None, until: datetime | None
+) -> int:
+    from api.services.analytics import rebuild_rollup
+    from db.session import create_engine, create_session_factory
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        return await rebuild_rollup(create_session_factory(engine), since, until)
+    finally:
+        await engine.dispose()
 
 
 @users_app.command("create")

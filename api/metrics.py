@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -162,6 +163,25 @@ def render_metrics(extra: Sequence[Collector] = ()) -> tuple[bytes, str]:
     return generate_latest(REGISTRY) + generate_latest(extra_registry), CONTENT_TYPE_LATEST
 
 
+def route_template(scope: Scope) -> str:
+    """The full template of the matched route: ``/api/v1/workflows/{workflow_id}``.
+
+    FastAPI gives the route as its router declared it, without the prefixes of the routers
+    it was included in; those are the part of the request path before the route's own part.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "unmatched"
+    own_part = template
+    for name, value in (scope.get("path_params") or {}).items():
+        placeholder = re.compile(r"\{" + re.escape(name) + r"(:[^}]*)?\}")
+        own_part = placeholder.sub(str(value).replace("\\", "\\\\"), own_part)
+    path = str(scope.get("path", ""))
+    if own_part and path.endswith(own_part):
+        return path[: len(path) - len(own_part)] + str(template)
+    return str(template)
+
+
 class MetricsMiddleware:
     """Counts requests by route *template* (``/api/v1/workflows/{workflow_id}``) to bound labels."""
 
@@ -184,8 +204,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)

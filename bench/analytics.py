@@ -1,12 +1,17 @@
 """The analytics queries on a large synthetic executions table, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/analytics.py [--rows 1000000] [--logged 100000] [--only sqlite]
+        [--keep]          # keep the filled database and print its URL
+    .venv/bin/python bench/analytics.py --url URL   # time the queries on a kept database
 
 Fills a fresh, migrated database with ``--rows`` executions (batch inserts through
 SQLAlchemy Core) spread over 30 days, 100 workflows of 10 owners, and step events for
-``--logged`` of them, then times each analytics query (median of 3 runs) and prints a table.
+``--logged`` of them; builds the analytics rollup (``execution_stats``: bulk inserts bypass
+the ORM hooks that keep it current, so it is rebuilt from the table, a day per transaction),
+then times each analytics query (median of 3 runs) and prints a table.
 PostgreSQL comes from ``HEADRACE_TEST_POSTGRES_URL`` (the test suite's server); a database
-``headrace_bench`` is created and dropped.
+``headrace_bench`` is created and dropped (kept with ``--keep``, until the next PostgreSQL run
+replaces it).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -125,8 +131,8 @@ def _step_logs(rng: random.Random, execution: dict[str, Any]) -> list[dict[str, 
     return logs
 
 
-async def fill(url: str, rows: int, logged: int) -> tuple[float, list[dict[str, Any]]]:
-    """Insert the synthetic data set; returns the seconds it took and the users."""
+async def fill(url: str, rows: int, logged: int) -> tuple[float, float]:
+    """Insert the synthetic data set and build the rollup; returns the time each took."""
     await upgrade_to_head(url)
     engine = create_engine(url)
     rng = random.Random(42)
@@ -153,12 +159,17 @@ async def fill(url: str, rows: int, logged: int) -> tuple[float, list[dict[str, 
         done += len(batch)
         print(f"\r  {done:>9,} / {rows:,} executions", end="", flush=True)
     print()
+    filled = time.perf_counter() - started
+    began = time.perf_counter()
+    counted = await analytics.rebuild_rollup(create_session_factory(engine))
+    rebuilt = time.perf_counter() - began
+    print(f"  rollup rebuilt from {counted:,} ended executions in {rebuilt:.1f} s")
     # Fresh planner statistics and visibility map, as autovacuum would give a live database.
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.exec_driver_sql("VACUUM ANALYZE" if url.startswith("postgresql") else "ANALYZE")
     await engine.dispose()
-    return time.perf_counter() - started, users
+    return filled, rebuilt
 
 
 async def _median(run: Callable[[], Awaitable[Any]], repeat: int = 3) -> float:
@@ -170,16 +181,22 @@ async def _median(run: Callable[[], Awaitable[Any]], repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-async def time_queries(url: str, users: list[dict[str, Any]]) -> dict[str, float]:
+async def time_queries(url: str) -> dict[str, float]:
     engine = create_engine(url)
     sessions = create_session_factory(engine)
     async with sessions() as session:
-        workflow_id = (await session.scalars(select(Workflow.id).limit(1))).one()
-    admin = User(id=users[0]["id"], role="admin", email="a", password_hash="x")
-    developer = User(id=users[1]["id"], role="developer", email="d", password_hash="x")
+        workflow_id = (
+            await session.scalars(select(Workflow.id).order_by(Workflow.name).limit(1))
+        ).one()
+        users = {u.email: u.id for u in await session.scalars(select(User))}
+    admin = User(id=users["bench-0@example.com"], role="admin", email="a", password_hash="x")
+    developer = User(
+        id=users["bench-1@example.com"], role="developer", email="d", password_hash="x"
+    )
     month = analytics.make_window(NOW - timedelta(days=DAYS), NOW + timedelta(seconds=1), "day")
     week = analytics.make_window(NOW - timedelta(days=7), NOW + timedelta(seconds=1), "day")
     day = analytics.make_window(NOW - timedelta(days=1), NOW + timedelta(seconds=1), "hour")
+    month_hourly = analytics.make_window(month.since, month.until, "hour")
     cases: dict[str, Callable[[AsyncSession], Awaitable[Any]]] = {
         "summary, admin, 30 days by day (all rows)": lambda s: analytics.summary(s, admin, month),
         "summary, admin, 7 days (the default window)": lambda s: analytics.summary(s, admin, week),
@@ -189,6 +206,9 @@ async def time_queries(url: str, users: list[dict[str, Any]]) -> dict[str, float
         ),
         "one workflow, 30 days by day": lambda s: analytics.workflow_analytics(
             s, admin, workflow_id, month
+        ),
+        "summary, admin, 30 days by hour (720 buckets)": lambda s: analytics.summary(
+            s, admin, month_hourly
         ),
         "active executions gauge (/metrics)": analytics.active_execution_counts,
     }
@@ -204,18 +224,24 @@ async def time_queries(url: str, users: list[dict[str, Any]]) -> dict[str, float
     return results
 
 
-async def bench(backend: str, rows: int, logged: int) -> tuple[float, dict[str, float]]:
+async def bench(
+    backend: str, rows: int, logged: int, keep: bool
+) -> tuple[float, float, dict[str, float]]:
     if backend == "sqlite":
         directory = tempfile.mkdtemp(prefix="headrace-bench-")
         url = f"sqlite+aiosqlite:///{directory}/bench.db"
-        fill_seconds, users = await fill(url, rows, logged)
-        return fill_seconds, await time_queries(url, users)
-    url = await create_postgres_database("headrace_bench")
+    else:
+        url = await create_postgres_database("headrace_bench")
     try:
-        fill_seconds, users = await fill(url, rows, logged)
-        return fill_seconds, await time_queries(url, users)
+        fill_seconds, rebuild_seconds = await fill(url, rows, logged)
+        return fill_seconds, rebuild_seconds, await time_queries(url)
     finally:
-        await drop_postgres_database("headrace_bench")
+        if keep:
+            print(f"  kept: {url}")
+        elif backend == "sqlite":
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            await drop_postgres_database("headrace_bench")
 
 
 async def main() -> None:
@@ -223,19 +249,30 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--logged", type=int, default=100_000)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--keep", action="store_true", help="keep the filled database")
+    parser.add_argument("--url", help="time the queries on a database kept by --keep")
     args = parser.parse_args()
     console = Console()
+    if args.url:
+        table = Table(title="Analytics (median of 3, seconds)")
+        table.add_column("query")
+        table.add_column(args.url.split(":", 1)[0], justify="right")
+        for name, seconds in (await time_queries(args.url)).items():
+            table.add_row(name, f"{seconds:.3f}")
+        console.print(table)
+        return
     table = Table(title=f"Analytics on {args.rows:,} executions (median of 3, seconds)")
     table.add_column("query")
     backends = [args.only] if args.only else ["sqlite", "postgresql"]
     results = {}
     for backend in backends:
         console.print(f"[bold]{backend}[/]: filling")
-        results[backend] = await bench(backend, args.rows, args.logged)
+        results[backend] = await bench(backend, args.rows, args.logged, args.keep)
         table.add_column(backend, justify="right")
     table.add_row("fill (batch inserts)", *(f"{results[b][0]:.1f}" for b in backends))
-    for name in results[backends[0]][1]:
-        table.add_row(name, *(f"{results[b][1][name]:.3f}" for b in backends))
+    table.add_row("rollup rebuild (whole table)", *(f"{results[b][1]:.1f}" for b in backends))
+    for name in results[backends[0]][2]:
+        table.add_row(name, *(f"{results[b][2][name]:.3f}" for b in backends))
     console.print(table)
 
 

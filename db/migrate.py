@@ -11,6 +11,9 @@ from sqlalchemy.engine import Connection
 from db.session import create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant will do; API replicas starting together on one PostgreSQL database take it
+# so that one migrates and the others then find the schema at head.
+MIGRATION_LOCK_KEY = 0x48454144  # "HEAD"
 
 
 def alembic_config(url: str) -> Config:
@@ -27,6 +30,11 @@ async def upgrade_to_head(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Released at commit. (SQLite serializes DDL with its write lock.)
+                await connection.exec_driver_sql(
+                    f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                )
             await connection.run_sync(_upgrade, url)
     finally:
         await engine.dispose()

@@ -9,16 +9,20 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, JSONType, TimestampedModel, utcnow
+from db.base import Base, JSONType, TimestampedModel, UTCDateTime, utcnow
+from db.execution_projection import HISTOGRAM_BUCKETS, histogram_column, track_execution_stats
 
 
 class User(TimestampedModel):
@@ -82,7 +86,8 @@ class Execution(TimestampedModel):
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # The analytics rollup needs the values these held before a change (active_history).
+    status: Mapped[str] = mapped_column(String(20), default="pending", active_history=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -91,8 +96,8 @@ class Execution(TimestampedModel):
     output_data: Mapped[Any] = mapped_column(JSONType, nullable=True, default=None)
     error_message: Mapped[str | None] = mapped_column(Text)
     steps: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    started_at: Mapped[datetime | None]
-    completed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None] = mapped_column(active_history=True)
+    completed_at: Mapped[datetime | None] = mapped_column(active_history=True)
     temporal_workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
     temporal_run_id: Mapped[str | None] = mapped_column(String(64))
     trigger_id: Mapped[uuid.UUID | None]
@@ -102,7 +107,8 @@ class Execution(TimestampedModel):
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     # The created_at indexes also carry the columns analytics reads (status, timings), so its
-    # counts, timelines and durations are index-only scans over the window.
+    # counts, timelines and durations are index-only scans over the window; analytics counts
+    # the unfinished runs of wide windows through (status, created_at, workflow_id).
     __table_args__ = (
         Index(
             "ix_executions_workflow_created",
@@ -112,7 +118,7 @@ class Execution(TimestampedModel):
             "started_at",
             "completed_at",
         ),
-        Index("ix_executions_status_created", "status", "created_at"),
+        Index("ix_executions_status_created", "status", "created_at", "workflow_id"),
         Index(
             "ix_executions_created",
             "created_at",
@@ -122,6 +128,33 @@ class Execution(TimestampedModel):
             "completed_at",
         ),
     )
+
+
+# The analytics rollup: ended executions per workflow and status, by the hour and by the day
+# of their creation, with their durations (count, sum, longest, log-scale histogram, see
+# db/execution_projection.py). Kept by the ORM hooks below; the analytics service reads whole
+# days and hours of a window here and only the partial hours from ``executions``.
+execution_stats = Table(
+    "execution_stats",
+    Base.metadata,
+    Column("grain", String(4), primary_key=True),  # "hour" | "day"
+    Column("start", UTCDateTime(), primary_key=True),
+    Column(
+        "workflow_id",
+        Uuid(),
+        ForeignKey("workflows.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("status", String(20), primary_key=True),
+    Column("runs", Integer, nullable=False),
+    Column("timed_runs", Integer, nullable=False),  # completed runs with both timestamps
+    Column("duration_sum_us", BigInteger, nullable=False),
+    Column("duration_max_us", BigInteger, nullable=True),
+    # NULL rather than 0 for empty buckets: no storage for the many empty ones.
+    *(Column(histogram_column(b), Integer, nullable=True) for b in range(HISTOGRAM_BUCKETS)),
+    # Stored in key order on SQLite: a window's cells are one contiguous range of rows.
+    sqlite_with_rowid=False,
+)
 
 
 class ExecutionLog(Base):
@@ -194,3 +227,6 @@ class Secret(TimestampedModel):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(200), unique=True)
     value_encrypted: Mapped[str] = mapped_column(Text)
+
+
+track_execution_stats(Execution, execution_stats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -56,6 +57,9 @@ PASSTHROUGH_MODULES = (
     "temporal_workflows.templates",
     "temporal_workflows.validation",
 )
+
+
+SHUTDOWN_GRACE = timedelta(seconds=10)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -136,6 +140,9 @@ def build_worker(
             DefinitionActivities(resources.sessions).load_child_definition,
         ],
         workflow_runner=workflow_runner(),
+        # On SIGTERM, running activities get this long to finish before they are cancelled
+        # (and retried elsewhere); a rolling restart then loses no attempt in flight.
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,
     )
 
 

@@ -7,12 +7,29 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import ContextDep, SessionDep, TemporalClientDep
+from api.errors import (
+    AuthenticationFailed,
+    HeadraceError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+)
+from api.metrics import count_webhook
 from api.rate_limit import Limiter, build_limiter
 from api.schemas.webhooks import HookAccepted
 from api.services import webhooks
 
 router = APIRouter(tags=["webhooks"])
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# headrace_webhook_requests_total's outcome of each refusal (anything else counts as "error").
+_REJECTIONS: dict[type[HeadraceError], str] = {
+    AuthenticationFailed: "unauthorized",
+    NotFound: "not_found",
+    MethodNotAllowed: "method_not_allowed",
+    InvalidInput: "invalid",
+    RateLimited: "rate_limited",
+}
 
 
 def webhook_limiter(request: Request, ctx: ContextDep) -> Limiter:
@@ -55,6 +72,11 @@ async def receive(
         body=await request.body(),
         wait=wait,
     )
-    answer = await webhooks.receive(session, deps, call)
+    try:
+        answer = await webhooks.receive(session, deps, call)
+    except HeadraceError as exc:
+        count_webhook(next((o for t, o in _REJECTIONS.items() if isinstance(exc, t)), "error"))
+        raise
+    count_webhook("duplicate" if answer.result.duplicate else "accepted")
     response.status_code = answer.status_code
     return answer.result

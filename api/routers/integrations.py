@@ -62,7 +62,7 @@ async def sync_from_n8n(
     ctx: ContextDep,
     http: UpstreamClient,
 ) -> N8nSyncResult:
-    return await sync_n8n(session, ctx.encryptor, http, user, data)
+    return await sync_n8n(session, ctx, http, user, data)
 
 
 @router.get("/{integration_id}", response_model=IntegrationPublic)

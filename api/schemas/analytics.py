@@ -14,7 +14,13 @@ Bucket = Literal["hour", "day"]
 
 
 class Durations(PublicModel):
-    """Seconds from start to end of the *completed* runs (linear-interpolated percentiles)."""
+    """Seconds from start to end of the *completed* runs (linear-interpolated percentiles).
+
+    ``count``, ``avg`` and ``max`` are exact. The percentiles are exact (computed from every
+    duration) while a group holds at most 20,000 durations; beyond that they are estimated
+    from a log-scale histogram (four buckets per doubling from 1 ms) and are within 9.05 %
+    of the exact figure (0.5 ms below 1 ms; runs over ~49.7 days count as the maximum).
+    """
 
     count: int = Field(description="Completed runs with both timestamps.")
     p50: float | None = None
@@ -22,6 +28,13 @@ class Durations(PublicModel):
     p99: float | None = None
     avg: float | None = None
     max: float | None = None
+    exact: bool = Field(
+        default=True,
+        description=(
+            "true: the percentiles were computed from every duration; false: estimated from "
+            "the hourly/daily duration histogram, within 9.05 % of the exact figure."
+        ),
+    )
 
 
 class StatusCounts(PublicModel):

@@ -151,6 +151,11 @@ class SyncedWorkflow(PublicModel):
     mode: Literal["translated", "delegate"]
     reasons: list[str]
     notes: list[str]
+    webhook_secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="url_path → the secret of a header-auth webhook created by this sync"
+        " (shown once).",
+    )
 
 
 class N8nSyncResult(PublicModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import AuthenticationFailed, Conflict, not_found
@@ -58,22 +59,33 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID, acting: User) -
 
 
 async def ensure_admin(session: AsyncSession, email: str, password: str) -> User:
-    """Create the configured admin, or reset its password and role (start-up bootstrap)."""
+    """Create the configured admin, or reset its password and role (start-up bootstrap).
+
+    API replicas starting together on a fresh database all try to create it: the ones whose
+    insert loses the race update the row the winner created.
+    """
     repo = UserRepository(session)
     user = await repo.by_email(email)
     if user is None:
-        user = await repo.add(
-            User(
-                email=email.lower(),
-                name="Admin",
-                role="admin",
-                password_hash=hash_password(password),
+        try:
+            user = await repo.add(
+                User(
+                    email=email.lower(),
+                    name="Admin",
+                    role="admin",
+                    password_hash=hash_password(password),
+                )
             )
-        )
-    else:
-        if not verify_password(password, user.password_hash):
-            user.password_hash = hash_password(password)
-        user.role, user.disabled = "admin", False
+            await session.commit()
+            return user
+        except IntegrityError:
+            await session.rollback()
+            user = await repo.by_email(email)
+            if user is None:
+                raise
+    if not verify_password(password, user.password_hash):
+        user.password_hash = hash_password(password)
+    user.role, user.disabled = "admin", False
     await session.commit()
     return user
 

@@ -85,6 +85,18 @@ class TestRequestShape:
         assert headers["x-trace"] == "abc"
         assert headers["accept"] == "a/b"
 
+    async def test_header_values_that_templates_made_numbers_or_booleans_are_sent_as_text(
+        self, env: ActivityEnvironment, acts: HttpActivities, http_server: LoopbackServer
+    ) -> None:
+        # `"X-Count": "{{ input.n }}"` renders to the number itself, not to its text.
+        sent: dict[str, Any] = {"X-Count": 3, "X-Ratio": 0.5, "X-Flag": True, "X-Ids": [1, 2]}
+        req = http_input(http_server.url("/echo"), headers=sent)
+        headers = (await run_ok(env, acts, req))["body"]["headers"]
+        assert headers["x-count"] == "3"
+        assert headers["x-ratio"] == "0.5"
+        assert headers["x-flag"] == "true"
+        assert headers["x-ids"] == "[1, 2]"
+
     async def test_query_is_merged_with_the_url_query(
         self, env: ActivityEnvironment, acts: HttpActivities, http_server: LoopbackServer
     ) -> None:

@@ -19,9 +19,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
-from db.models import Execution, ExecutionLog
+from api.services import analytics
+from db.models import Execution, ExecutionLog, execution_stats
 from tests.conftest import PASSWORD, login
+from tests.support.runner import Runner
 
 DAY1 = datetime(2001, 1, 1, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -160,6 +163,7 @@ class TestSummaryForAnAdmin:
             "p99": 191.0,
             "avg": 32.45,
             "max": 200.0,
+            "exact": True,
         }
         by_name = {w["name"]: w for w in body["workflows"]}
         assert by_name["A"]["durations"] == {
@@ -169,6 +173,7 @@ class TestSummaryForAnAdmin:
             "p99": 9.76,
             "avg": 4.0,
             "max": 10.0,
+            "exact": True,
         }
         assert by_name["B"]["durations"] == {
             "count": 3,
@@ -177,6 +182,7 @@ class TestSummaryForAnAdmin:
             "p99": 2.48,
             "avg": 1.5,
             "max": 2.5,
+            "exact": True,
         }
         assert by_name["C"]["durations"] == {
             "count": 2,
@@ -185,6 +191,7 @@ class TestSummaryForAnAdmin:
             "p99": 199.0,
             "avg": 150.0,
             "max": 200.0,
+            "exact": True,
         }
 
     async def test_workflows_are_listed_busiest_first_with_their_own_counts(
@@ -253,6 +260,7 @@ class TestVisibility:
             "p99": 9.58,
             "avg": 3.062,
             "max": 10.0,
+            "exact": True,
         }
         assert {w["name"] for w in body["workflows"]} == {"A", "B"}
         assert {s["step_id"] for s in body["slowest_steps"]} == {"fetch", "calc"}
@@ -310,6 +318,7 @@ class TestWorkflowAnalytics:
             "p99": None,
             "avg": None,
             "max": None,
+            "exact": True,
         }
 
 
@@ -355,3 +364,146 @@ class TestWindowValidation:
         )
         assert response.status_code == 422
         assert [e["pointer"] for e in response.json()["errors"]] == ["/query/since"]
+
+
+class TestWindowsReadFromTheRollup:
+    """Whole days and hours come from the rollup, partial hours from the executions table:
+    the figures equal those computed from the rows, whatever the window's edges."""
+
+    UNALIGNED = {"since": "2000-12-31T23:30:00Z", "until": "2001-01-02T04:30:00Z"}
+
+    async def test_a_window_with_partial_hours_and_whole_days_counts_exactly(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str], seeded: Seeded
+    ) -> None:
+        body = await _summary(client, admin_headers, **self.UNALIGNED)
+        assert body["total"] == 13  # everything of A and B; C's runs start at 05:00
+        assert body["counts"] == _zero_counts(completed=8, failed=3, cancelled=1, running=1)
+        assert body["success_rate"] == round(8 / 11, 4)
+        assert body["durations"] == {
+            "count": 8,
+            "p50": 2.25,
+            "p95": 7.9,
+            "p99": 9.58,
+            "avg": 3.062,
+            "max": 10.0,
+            "exact": True,
+        }
+        assert [(t["total"], t["completed"], t["failed"]) for t in body["timeline"]] == [
+            (0, 0, 0),
+            (7, 5, 2),
+            (6, 3, 1),
+        ]
+
+    async def test_a_window_starting_mid_hour_reads_that_hour_from_the_rows(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str], seeded: Seeded
+    ) -> None:
+        params = {"since": "2001-01-01T10:02:30Z", "until": "2001-01-02T04:30:00Z"}
+        body = await _summary(client, admin_headers, **params, bucket="hour")
+        assert body["counts"] == _zero_counts(completed=5, failed=3, cancelled=1, running=1)
+        assert body["durations"]["count"] == 5
+        assert body["durations"]["max"] == 10.0
+        busy = {t["start"]: t["total"] for t in body["timeline"] if t["total"]}
+        assert busy == {
+            "2001-01-01T10:00:00Z": 2,
+            "2001-01-01T11:00:00Z": 2,
+            "2001-01-02T00:00:00Z": 2,
+            "2001-01-02T03:00:00Z": 3,
+            "2001-01-02T04:00:00Z": 1,
+        }
+
+    async def test_a_window_inside_one_hour(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str], seeded: Seeded
+    ) -> None:
+        params = {"since": "2001-01-01T10:02:30Z", "until": "2001-01-01T10:59:00Z"}
+        body = await _summary(client, admin_headers, **params, bucket="hour")
+        assert body["counts"] == _zero_counts(completed=2)
+        assert (body["durations"]["p50"], body["durations"]["max"]) == (7.0, 10.0)
+
+    @pytest.mark.parametrize(
+        "window",
+        [
+            WINDOW,
+            UNALIGNED,
+            {"since": "2001-01-01T10:02:30Z", "until": "2001-01-02T04:30:00Z"},
+        ],
+    )
+    async def test_estimated_percentiles_stay_within_the_stated_bound(
+        self,
+        client: httpx.AsyncClient,
+        admin_headers: dict[str, str],
+        seeded: Seeded,
+        monkeypatch: pytest.MonkeyPatch,
+        window: dict[str, str],
+    ) -> None:
+        exact = await _summary(client, admin_headers, **window)
+        monkeypatch.setattr(analytics, "EXACT_PERCENTILES", 0)
+        estimated = await _summary(client, admin_headers, **window)
+        assert {k: v for k, v in exact.items() if k not in ("durations", "workflows")} == {
+            k: v for k, v in estimated.items() if k not in ("durations", "workflows")
+        }
+        pairs = [(exact["durations"], estimated["durations"])] + [
+            (e["durations"], s["durations"])
+            for e, s in zip(exact["workflows"], estimated["workflows"], strict=True)
+        ]
+        for truth, guess in pairs:
+            assert truth["exact"] and not guess["exact"]
+            assert (guess["count"], guess["avg"], guess["max"]) == (
+                truth["count"],
+                truth["avg"],
+                truth["max"],
+            )
+            for p in ("p50", "p95", "p99"):
+                assert abs(guess[p] - truth[p]) <= truth[p] * (2**0.125 - 1) + 0.001, (p, truth)
+
+
+class TestRunsThroughTheWorker:
+    """Real runs: the event recorder's writes keep the rollup in step, retries included."""
+
+    async def test_completed_failed_and_retried_runs_are_counted_once_each(
+        self, client: httpx.AsyncClient, runner: Runner, app: FastAPI
+    ) -> None:
+        ok = await runner.create({"steps": [{"id": "a", "type": "transform", "with": {}}]})
+        boom = await runner.create(
+            {"steps": [{"id": "boom", "type": "fail", "with": {"message": "no"}}]}
+        )
+        runs = [(await runner.execute(w)).json()["execution_id"] for w in (ok, ok, boom)]
+        retried = await runner.post(f"/api/v1/executions/{runs[2]}/retry", {})
+        assert retried.status_code == 202, retried.text
+        runs.append(retried.json()["execution_id"])
+        ended = [
+            await runner.wait_until(r, lambda e: e["status"] in ("completed", "failed"))
+            for r in runs
+        ]
+        assert [e["status"] for e in ended] == ["completed", "completed", "failed", "failed"]
+        async with app.state.ctx.sessions() as session:
+            for workflow_id, status, runs_in_rollup in (
+                (ok, "completed", 2),
+                (boom, "failed", 2),
+            ):
+                rows = await session.execute(
+                    select(execution_stats.c.runs).where(
+                        execution_stats.c.grain == "day",
+                        execution_stats.c.workflow_id == uuid.UUID(workflow_id),
+                        execution_stats.c.status == status,
+                    )
+                )
+                assert sum(rows.scalars()) == runs_in_rollup
+        # A window of whole hours: read from the rollup alone.
+        created = sorted(datetime.fromisoformat(e["created_at"]) for e in ended)
+        since = created[0].replace(minute=0, second=0, microsecond=0)
+        until = created[-1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        window = {"since": since.isoformat(), "until": until.isoformat(), "bucket": "hour"}
+        body = (
+            await client.get(
+                f"/api/v1/analytics/workflows/{boom}", params=window, headers=runner.headers
+            )
+        ).json()
+        assert body["workflow"]["counts"] == _zero_counts(failed=2)
+        assert body["workflow"]["success_rate"] == 0.0
+        body = (
+            await client.get(
+                f"/api/v1/analytics/workflows/{ok}", params=window, headers=runner.headers
+            )
+        ).json()
+        assert body["workflow"]["counts"] == _zero_counts(completed=2)
+        assert body["workflow"]["durations"]["count"] == 2

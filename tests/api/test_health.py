@@ -38,3 +38,17 @@ class TestProbes:
         body = (await client.get("/metrics")).text
         assert 'headrace_http_requests_total{method="GET",route="/healthz",status="200"}' in body
         assert "headrace_http_request_duration_seconds_bucket" in body
+
+
+class TestRouteLabels:
+    async def test_a_routed_request_is_counted_under_its_full_template(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        missing = "00000000-0000-0000-0000-000000000000"
+        await client.get(f"/api/v1/workflows/{missing}", headers=admin_headers)
+        body = (await client.get("/metrics")).text
+        assert (
+            'headrace_http_requests_total{method="GET",route="/api/v1/workflows/{workflow_id}",'
+            'status="404"}'
+        ) in body
+        assert missing not in body  # ids never become label values

@@ -76,3 +76,18 @@ class TestUsersAndMigrate:
         result = cli.invoke(app, ["api"])
         assert result.exit_code == 2
         assert "HEADRACE_SECRET_KEY" in result.output
+
+
+class TestAnalyticsRebuild:
+    def test_rebuilds_the_rollup_of_a_migrated_database(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HEADRACE_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("HEADRACE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+        monkeypatch.delenv("HEADRACE_SECRET_KEY", raising=False)
+        assert cli.invoke(app, ["migrate"]).exit_code == 0
+        rebuilt = cli.invoke(
+            app, ["analytics", "rebuild", "--since", "2026-01-01", "--until", "2026-01-02"]
+        )
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert "rollup rebuilt from 0 ended executions" in rebuilt.output

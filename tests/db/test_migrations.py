@@ -21,6 +21,7 @@ TABLES = {
     "webhooks",
     "integrations",
     "secrets",
+    "execution_stats",
 }
 
 

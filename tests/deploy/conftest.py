@@ -18,6 +18,17 @@ from tests.conftest import SECRET_KEY
 from worker.telemetry import build_runtime
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The production-process tests share one stack of subprocesses (module scope): keep them
+    # on one xdist worker (`--dist loadgroup`), in file order.
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.nodeid.startswith("tests/deploy/test_production_processes.py::"):
+            item.add_marker(pytest.mark.xdist_group("production-processes"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -113,7 +113,9 @@ def _app(server: FakeN8n) -> Starlette:
         path = request.path_params["path"]
         server.calls[f"webhook:{path}"] += 1
         for workflow in server.workflows.values():
-            for node in workflow["nodes"]:
+            # like n8n 1.1xx: production webhooks run the published version of the workflow
+            published = workflow.get("activeVersion") or {}
+            for node in published.get("nodes") or workflow["nodes"]:
                 params = node.get("parameters", {})
                 if (
                     node["type"] == "n8n-nodes-base.webhook"
@@ -161,7 +163,9 @@ def _visible(execution: dict[str, Any]) -> dict[str, Any]:
     shown = copy.deepcopy(execution)
     if time.monotonic() < shown.pop("_done_at"):
         shown.update(status="running", finished=False, stoppedAt=None)
-        shown["data"]["resultData"].pop("lastNodeExecuted", None)
+        # n8n stores run data when the execution ends (it does not save progress by
+        # default): a running execution does not show even its Webhook node's item yet.
+        shown["data"]["resultData"] = {"runData": {}}
     return shown
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from temporal_workflows.interpreter import HeadraceRun
 from tests.conftest import UserFactory
-from tests.integrations.fake_n8n import API_KEY, FakeN8n
+from tests.integrations.fake_n8n import API_KEY, FakeN8n, load_fixture
+from tests.integrations.n8n_answers import CASES, KNOWN_ANSWERS
 from tests.workflows.conftest import Runner, steps_by_id
 
 
@@ -59,6 +60,20 @@ class TestTranslatedRuns:
         assert execution["output_data"] == expected
         assert fake_n8n.calls[f"target:user:{user_id}"] == 1
 
+    @pytest.mark.parametrize("fixture", ["legacy_nodes", "profile_combine"])
+    async def test_first_node_versions_and_combine_give_n8ns_answers(
+        self, runner: Runner, fake_n8n: FakeN8n, fixture: str
+    ) -> None:
+        """IF v1, Switch v1/v2, HTTP Request v1/v2, Merge combine (answers seen from n8n)."""
+        n8n_id = load_fixture(fixture)["id"]
+        workflows = await synced(runner, fake_n8n, fixture)
+        assert workflows[n8n_id]["mode"] == "translated", workflows[n8n_id]["reasons"]
+        _, _, inputs = CASES[fixture]
+        for body, answer in zip(inputs, KNOWN_ANSWERS[fixture], strict=True):
+            execution = await run(runner, workflows[n8n_id]["workflow_id"], {"body": body})
+            assert execution["status"] == "completed", execution
+            assert execution["output_data"] == answer, body
+
     async def test_retries_and_the_error_output(self, runner: Runner, fake_n8n: FakeN8n) -> None:
         workflows = await synced(runner, fake_n8n, "resilient_calls")
         key = uuid.uuid4().hex
@@ -70,6 +85,8 @@ class TestTranslatedRuns:
         steps = steps_by_id(execution)
         assert steps["Flaky_call"]["attempts"] == 3
         assert steps["Optional_lookup"]["status"] == "failed"
+        # for the reason n8n's node fails: the 404, with the number header sent as text "3"
+        assert "404" in str(steps["Optional_lookup"]["error"])
         assert steps["Found"]["status"] == "skipped"
 
     async def test_merge_after_an_if(self, runner: Runner, fake_n8n: FakeN8n) -> None:

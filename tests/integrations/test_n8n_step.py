@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -72,6 +73,17 @@ class TestWebhookCall:
     async def test_runs_the_workflow_by_id_and_returns_its_answer(
         self, activities: N8nActivities, synced: dict[str, Any], fake_n8n: FakeN8n
     ) -> None:
+        assert await activities.run(step(synced)) == {"score": 42}
+        assert fake_n8n.calls["webhook:score"] == 1
+
+    async def test_the_published_version_s_webhook_is_called_not_the_draft_s(
+        self, activities: N8nActivities, synced: dict[str, Any], fake_n8n: FakeN8n
+    ) -> None:
+        """n8n 1.1xx keeps an unpublished edit in `nodes`, what runs in `activeVersion`."""
+        workflow = fake_n8n.workflows["wfScoreCode03"]
+        published = copy.deepcopy(workflow["nodes"])
+        workflow["activeVersion"] = {"versionId": "v1", "nodes": published}
+        workflow["nodes"][0]["parameters"]["path"] = "score-draft"
         assert await activities.run(step(synced)) == {"score": 42}
         assert fake_n8n.calls["webhook:score"] == 1
 

@@ -20,6 +20,10 @@ ALL_FIXTURES = (
     "totals_parent",
     "totals_child",
     "resilient_calls",
+    "scheduled_digest",
+    "legacy_nodes",
+    "profile_combine",
+    "order_intake_real_export",
 )
 
 
@@ -76,6 +80,10 @@ class TestFirstSync:
             "wfTotalsParent06": "translated",
             "wfTotalsChild07": "translated",
             "wfResilient08": "translated",
+            "wfScheduledDigest10": "translated",
+            "wfLegacyNodes11": "translated",
+            "wfProfileCombine12": "translated",
+            "O9SLYg6Xvr4RVYUu": "translated",  # exported from n8n 1.123.81
         }
         assert {w["name"] for w in await api.workflows()} == {
             w["name"] for w in result["workflows"]
@@ -113,7 +121,7 @@ class TestFirstSync:
         api.n8n.page_cap = 3
         result = await api.sync()
         assert result["synced_count"] == len(ALL_FIXTURES)
-        assert api.n8n.calls["list"] == 3  # 3 + 3 + 2
+        assert api.n8n.calls["list"] == 4  # 3 + 3 + 3 + 3
 
     async def test_execute_workflow_points_at_the_synced_child(self, api: Api) -> None:
         api.n8n.add("totals_parent")
@@ -133,6 +141,37 @@ class TestFirstSync:
             {"workflow_id": "missing1", "error": "n8n has no workflow missing1"}
         ]
         assert api.n8n.calls["list"] == 0
+
+
+class TestRealExportShape:
+    """n8n 1.1xx exports keep the editor's draft in `nodes` and what runs in `activeVersion`."""
+
+    REAL = "order_intake_real_export"
+
+    @staticmethod
+    def edit_draft(raw: dict[str, Any], discount: int) -> None:
+        """An edit saved in n8n's editor but not published: only `nodes` changes."""
+        vip = next(n for n in raw["nodes"] if n["name"] == "VIP Discount")
+        vip["parameters"]["assignments"]["assignments"][1]["value"] = discount
+
+    async def test_an_active_workflow_is_translated_from_its_published_version(
+        self, api: Api
+    ) -> None:
+        raw = api.n8n.add(self.REAL)
+        assert raw["activeVersionId"] == raw["activeVersion"]["versionId"]
+        self.edit_draft(raw, 99)
+        synced = by_n8n_id(await api.sync())[raw["id"]]
+        workflow = await api.workflow(synced["workflow_id"])
+        steps = {s["id"]: s for s in workflow["definition"]["steps"]}
+        assert steps["VIP_Discount"]["with"]["discount"] == 10
+
+    async def test_an_inactive_workflow_is_translated_from_its_draft(self, api: Api) -> None:
+        raw = api.n8n.add(self.REAL, active=False)
+        self.edit_draft(raw, 99)
+        synced = by_n8n_id(await api.sync())[raw["id"]]
+        workflow = await api.workflow(synced["workflow_id"])
+        steps = {s["id"]: s for s in workflow["definition"]["steps"]}
+        assert steps["VIP_Discount"]["with"]["discount"] == 99
 
 
 class TestSecondSync:

@@ -125,6 +125,11 @@ class TestErrorSettings:
     def test_error_output_routes_to_a_failed_branch(self) -> None:
         by_id = steps(translate(load_fixture("resilient_calls")))
         assert by_id["Optional_lookup"]["on_error"] == "continue"
+        # headers are text in n8n: a lone template must not send the number itself
+        header = by_id["Optional_lookup"]["with"]["headers"]["X-Calls"]
+        assert (
+            evaluate(header, {"steps": {"Flaky_call": {"output": {"body": {"calls": 3}}}}}) == "3"
+        )
         assert by_id["Found"]["when"] == "{{ steps.Optional_lookup.status == 'completed' }}"
         assert by_id["Fallback"]["when"] == "{{ steps.Optional_lookup.status == 'failed' }}"
 
@@ -530,3 +535,444 @@ class TestExpressions:
     def test_everything_else_is_untranslatable(self, n8n: str) -> None:
         with pytest.raises(Untranslatable):
             _translate_value(n8n, self.items)
+
+
+def if_v1(**parameters: Any) -> dict[str, Any]:
+    return node("Check", "n8n-nodes-base.if", 1, **parameters)
+
+
+def if_result(raw: dict[str, Any], item: dict[str, Any]) -> Any:
+    """The IF step's result for a manual trigger's item."""
+    return evaluate(steps(translate(raw))["Check"]["with"]["result"], {"input": item})
+
+
+class TestIfV1:
+    """IF v1 compares like its JavaScript (nodes/If/V1/IfV1.node.ts)."""
+
+    @pytest.mark.parametrize(
+        ("condition", "item", "expected"),
+        [
+            # number: (a || 0) > (b || 0) ...
+            (
+                {"number": [{"value1": "={{ $json.n }}", "operation": "larger", "value2": 5}]},
+                {"n": 6},
+                True,
+            ),
+            (
+                {"number": [{"value1": "={{ $json.n }}", "operation": "larger", "value2": 5}]},
+                {"n": 5},
+                False,
+            ),
+            (
+                {
+                    "number": [
+                        {"value1": "={{ $json.n }}", "operation": "smallerEqual", "value2": 0}
+                    ]
+                },
+                {"n": None},
+                True,
+            ),  # null || 0
+            ({"number": [{"value1": "={{ $json.n }}"}]}, {"n": -1}, True),  # default: smaller 0
+            (
+                {"number": [{"value1": "={{ $json.n }}", "operation": "equal", "value2": 3}]},
+                {"n": 3},
+                True,
+            ),
+            ({"number": [{"value1": "={{ $json.n }}", "operation": "isEmpty"}]}, {"n": None}, True),
+            ({"number": [{"value1": "={{ $json.n }}", "operation": "isNotEmpty"}]}, {"n": 0}, True),
+            # string: equal is ===, contains converts to text, starts/ends call the method
+            ({"string": [{"value1": "={{ $json.s }}", "value2": "abc"}]}, {"s": "abc"}, True),
+            ({"string": [{"value1": "={{ $json.s }}", "value2": "abc"}]}, {"s": "ABC"}, False),
+            (
+                {"string": [{"value1": "={{ $json.s }}", "operation": "contains", "value2": "2"}]},
+                {"s": 123},
+                True,
+            ),
+            (
+                {
+                    "string": [
+                        {"value1": "={{ $json.s }}", "operation": "notContains", "value2": "x"}
+                    ]
+                },
+                {"s": None},
+                True,
+            ),
+            (
+                {
+                    "string": [
+                        {"value1": "={{ $json.s }}", "operation": "startsWith", "value2": "ab"}
+                    ]
+                },
+                {"s": "abc"},
+                True,
+            ),
+            (
+                {
+                    "string": [
+                        {"value1": "={{ $json.s }}", "operation": "notEndsWith", "value2": "bc"}
+                    ]
+                },
+                {"s": "abc"},
+                False,
+            ),
+            ({"string": [{"value1": "={{ $json.s }}", "operation": "isEmpty"}]}, {"s": ""}, True),
+            ({"string": [{"value1": "={{ $json.s }}", "operation": "isEmpty"}]}, {"s": {}}, True),
+            ({"string": [{"value1": "={{ $json.s }}", "operation": "isEmpty"}]}, {"s": []}, True),
+            ({"string": [{"value1": "={{ $json.s }}", "operation": "isEmpty"}]}, {"s": " "}, False),
+            # boolean: === with the literal
+            ({"boolean": [{"value1": "={{ $json.b }}", "value2": True}]}, {"b": True}, True),
+            (
+                {
+                    "boolean": [
+                        {"value1": "={{ $json.b }}", "operation": "notEqual", "value2": True}
+                    ]
+                },
+                {"b": False},
+                True,
+            ),
+        ],
+    )
+    def test_each_operation(
+        self, condition: dict[str, Any], item: dict[str, Any], expected: bool
+    ) -> None:
+        assert if_result(manual_then(if_v1(conditions=condition)), item) is expected
+
+    def test_all_and_any_combine_in_n8ns_order(self) -> None:
+        conditions = {
+            "number": [{"value1": "={{ $json.n }}", "operation": "larger", "value2": 1}],
+            "string": [{"value1": "={{ $json.s }}", "value2": "x"}],
+        }
+        every = manual_then(if_v1(conditions=conditions))
+        some = manual_then(if_v1(conditions=conditions, combineOperation="any"))
+        for item, all_, any_ in (
+            ({"n": 2, "s": "x"}, True, True),
+            ({"n": 2, "s": "y"}, False, True),
+            ({"n": 0, "s": "y"}, False, False),
+        ):
+            assert (if_result(every, item), if_result(some, item)) == (all_, any_)
+
+    def test_no_condition_is_true_for_all_and_false_for_any(self) -> None:
+        assert if_result(manual_then(if_v1(conditions={})), {}) is True
+        assert if_result(manual_then(if_v1(conditions={}, combineOperation="any")), {}) is False
+
+    @pytest.mark.parametrize(
+        "conditions",
+        [
+            {"dateTime": [{"value1": "2024-01-01", "operation": "after", "value2": "2023-01-01"}]},
+            {"string": [{"value1": "={{ $json.s }}", "operation": "regex", "value2": "^a"}]},
+        ],
+    )
+    def test_dates_and_regular_expressions_delegate(self, conditions: dict[str, Any]) -> None:
+        result = translate(manual_then(if_v1(conditions=conditions)))
+        assert result.mode == "delegate"
+
+
+def switch_raw(switch: dict[str, Any], outputs: int) -> dict[str, Any]:
+    raw = manual_then(switch)
+    names = [f"Out{i}" for i in range(outputs)]
+    raw["nodes"] += [set_node(name, out=i) for i, name in enumerate(names)]
+    raw["connections"][switch["name"]] = {
+        "main": [[{"node": name, "type": "main", "index": 0}] for name in names]
+    }
+    return raw
+
+
+class TestSwitchV1V2:
+    """Switch v1 sends to each rule's `output`; v2 to the rule's position."""
+
+    def test_v1_rules_name_their_output_and_fallback(self) -> None:
+        switch = node(
+            "Route",
+            "n8n-nodes-base.switch",
+            1,
+            dataType="string",
+            value1="={{ $json.kind }}",
+            rules={
+                "rules": [
+                    {"value2": "a", "output": 2},
+                    {"operation": "startsWith", "value2": "b", "output": 0},
+                ]
+            },
+            fallbackOutput=3,
+        )
+        result = translate(switch_raw(switch, 4))
+        choose = steps(result)["Route"]["with"]["output"]
+        routes = [evaluate(choose, {"input": {"kind": k}}) for k in ("a", "bee", "c")]
+        assert routes == [2, 0, 3]
+        assert steps(result)["Out2"]["when"].endswith("steps.Route.output.output == 2 }}")
+
+    def test_v2_rules_send_to_their_position_and_numbers_compare_like_javascript(self) -> None:
+        switch = node(
+            "Route",
+            "n8n-nodes-base.switch",
+            2,
+            value1="={{ $json.n }}",  # dataType number is the default
+            rules={"rules": [{"operation": "larger", "value2": 10}, {"value2": 0}]},
+        )
+        choose = steps(translate(switch_raw(switch, 2)))["Route"]["with"]["output"]
+        # rule 2 is "smaller than 0"; null || 0 is 0, which matches nothing (fallback -1)
+        assert [evaluate(choose, {"input": {"n": n}}) for n in (11, -3, None)] == [0, 1, -1]
+
+    def test_expression_mode_uses_the_expression(self) -> None:
+        switch = node(
+            "Route",
+            "n8n-nodes-base.switch",
+            2,
+            mode="expression",
+            output="={{ $json.to }}",
+            outputsAmount=2,
+        )
+        choose = steps(translate(switch_raw(switch, 2)))["Route"]["with"]["output"]
+        assert choose == "{{ input.to }}"
+
+    @pytest.mark.parametrize(
+        "parameters",
+        [
+            {"dataType": "dateTime", "value1": "2024-01-01", "rules": {"rules": [{}]}},
+            {
+                "dataType": "string",
+                "value1": "={{ $json.s }}",
+                "rules": {"rules": [{"operation": "regex", "value2": "^a"}]},
+            },
+            # v2 has one output per rule: a fallback beyond them fails in n8n
+            {"value1": 1, "rules": {"rules": [{"value2": 1}]}, "fallbackOutput": 2},
+        ],
+    )
+    def test_untranslatable_rules_delegate(self, parameters: dict[str, Any]) -> None:
+        switch = node("Route", "n8n-nodes-base.switch", 2, **parameters)
+        assert translate(switch_raw(switch, 1)).mode == "delegate"
+
+
+def http_v1(version: float = 1, **parameters: Any) -> dict[str, Any]:
+    return node("Call", "n8n-nodes-base.httpRequest", version, **parameters)
+
+
+class TestHttpRequestV1V2:
+    def test_ui_parameters_become_query_headers_and_json_body(self) -> None:
+        http = http_v1(
+            requestMethod="POST",
+            url="=https://api.example.com/orders/{{ $json.id }}",
+            queryParametersUi={"parameter": [{"name": "dry", "value": "yes"}]},
+            headerParametersUi={"parameter": [{"name": "X-Trace", "value": "={{ $json.t }}"}]},
+            bodyParametersUi={"parameter": [{"name": "qty", "value": "={{ $json.qty }}"}]},
+            options={"timeout": 2500},
+        )
+        result = translate(manual_then(http))
+        assert steps(result)["Call"]["with"] == {
+            "method": "POST",
+            "url": "https://api.example.com/orders/{{ input.id }}",
+            "query": {"dry": "yes"},
+            "headers": {"x-trace": "{{ (input.t) | string }}"},  # lower-cased, text
+            "json": {"qty": "{{ input.qty }}"},
+            "timeout": "2500ms",
+            "follow_redirects": False,  # n8n v1 follows redirects of GET and HEAD only
+        }
+        assert steps(result)["Call"]["retry"] == {"max_attempts": 1}
+
+    def test_a_get_follows_redirects_and_the_response_is_the_item(self) -> None:
+        http = http_v1(url="https://api.example.com/me")
+        after = set_node("Who", login="={{ $json.login }}")
+        by_id = steps(translate(manual_then(http, after)))
+        assert by_id["Call"]["with"] == {"method": "GET", "url": "https://api.example.com/me"}
+        assert by_id["Who"]["with"] == {"login": "{{ steps.Call.output.body.login }}"}
+
+    def test_json_parameters_and_a_form_body(self) -> None:
+        http = http_v1(
+            2,
+            requestMethod="PUT",
+            url="https://api.example.com/x",
+            jsonParameters=True,
+            queryParametersJson='{"page": 2}',
+            bodyParametersJson='{"a": 1}',
+            options={"bodyContentType": "form-urlencoded", "followAllRedirects": True},
+        )
+        assert steps(translate(manual_then(http)))["Call"]["with"] == {
+            "method": "PUT",
+            "url": "https://api.example.com/x",
+            "query": {"page": 2},
+            "form": {"a": 1},
+        }
+
+    @pytest.mark.parametrize(
+        ("version", "authentication", "credential"),
+        [(1, "headerAuth", "httpHeaderAuth"), (2, "genericCredentialType", "httpHeaderAuth")],
+    )
+    def test_credentials_go_through_a_connection(
+        self, version: float, authentication: str, credential: str
+    ) -> None:
+        http = http_v1(
+            version,
+            url="https://api.example.com/v1/items",
+            authentication=authentication,
+            genericAuthType=credential,
+        )
+        http["credentials"] = {credential: {"id": "3", "name": "Example API"}}
+        result = translate(manual_then(http))
+        with_ = steps(result)["Call"]["with"]
+        assert (with_["connection"], with_["path"]) == ("example-api", "/v1/items")
+        assert result.requirements[0]["base_url"] == "https://api.example.com"
+
+    @pytest.mark.parametrize(
+        "parameters",
+        [
+            {"responseFormat": "string"},
+            {"responseFormat": "file"},
+            {"options": {"fullResponse": True}},
+            {"options": {"ignoreResponseCode": True}},
+            {"options": {"splitIntoItems": True}},
+            {"options": {"bodyContentType": "raw"}, "requestMethod": "POST"},
+            {"authentication": "digestAuth"},
+            {
+                "jsonParameters": True,
+                "bodyParametersJson": "={{ JSON.stringify($json) }}",
+                "requestMethod": "POST",
+            },
+            {"bodyParametersUi": {"parameter": [{"name": "a", "value": "1"}]}},  # body on GET
+            {
+                "queryParametersUi": {
+                    "parameter": [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]
+                }
+            },
+        ],
+    )
+    def test_what_has_no_exact_equal_delegates(self, parameters: dict[str, Any]) -> None:
+        http = http_v1(url="https://api.example.com/x", **parameters)
+        assert translate(manual_then(http)).mode == "delegate"
+
+
+def parallel_into_merge(a: dict[str, Any], b: dict[str, Any], merge: dict[str, Any]) -> Any:
+    """Start → A and B in parallel → Merge (A on input 1, B on input 2) → Out (its item)."""
+    return {
+        "nodes": [node("Start", "n8n-nodes-base.manualTrigger"), a, b, merge],
+        "connections": {
+            "Start": {
+                "main": [
+                    [
+                        {"node": a["name"], "type": "main", "index": 0},
+                        {"node": b["name"], "type": "main", "index": 0},
+                    ]
+                ]
+            },
+            a["name"]: {"main": [[{"node": merge["name"], "type": "main", "index": 0}]]},
+            b["name"]: {"main": [[{"node": merge["name"], "type": "main", "index": 1}]]},
+        },
+    }
+
+
+def merged(raw: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> Any:
+    """The Merge step's output given the outputs of A and B."""
+    result = translate(raw)
+    assert result.mode == "translated", result.reasons
+    context = {"steps": {"A": {"output": a}, "B": {"output": b}}}
+    return evaluate(steps(result)["M"]["with"], context)
+
+
+class TestMergeCombine:
+    """Combining one item per input: lodash merge (deep) or assign (shallow)."""
+
+    def test_v2_by_position_merges_deep_and_the_second_input_wins(self) -> None:
+        a = set_node("A", x=1, shared="from a")
+        a["parameters"]["assignments"]["assignments"].append(
+            {"id": "n1", "name": "deep.one", "value": 1, "type": "number"}
+        )
+        b = set_node("B", y="={{ $json.y }}", shared="from b")
+        b["parameters"]["assignments"]["assignments"].append(
+            {"id": "n2", "name": "deep.two", "value": 2, "type": "number"}
+        )
+        merge = node(
+            "M", "n8n-nodes-base.merge", 2.1, mode="combine", combinationMode="mergeByPosition"
+        )
+        out = merged(
+            parallel_into_merge(a, b, merge),
+            {"x": 1, "shared": "from a", "deep": {"one": 1}},
+            {"y": 5, "shared": "from b", "deep": {"two": 2}},
+        )
+        assert out == {"x": 1, "shared": "from b", "deep": {"one": 1, "two": 2}, "y": 5}
+
+    def test_prefer_input_1_and_shallow_merge(self) -> None:
+        a = set_node("A", shared="from a")
+        a["parameters"]["assignments"]["assignments"].append(
+            {"id": "n1", "name": "deep.one", "value": 1, "type": "number"}
+        )
+        b = set_node("B", shared="from b")
+        b["parameters"]["assignments"]["assignments"].append(
+            {"id": "n2", "name": "deep.two", "value": 2, "type": "number"}
+        )
+        clash = {"values": {"resolveClash": "preferInput1", "mergeMode": "shallowMerge"}}
+        merge = node(
+            "M",
+            "n8n-nodes-base.merge",
+            2,
+            mode="combine",
+            combinationMode="multiplex",
+            options={"clashHandling": clash},
+        )
+        out = merged(
+            parallel_into_merge(a, b, merge),
+            {"shared": "from a", "deep": {"one": 1}},
+            {"shared": "from b", "deep": {"two": 2}},
+        )
+        assert out == {"shared": "from a", "deep": {"one": 1}}
+
+    def test_v3_add_suffix_keeps_both(self) -> None:
+        a, b = set_node("A", k="={{ $json.a }}"), set_node("B", k="={{ $json.b }}")
+        clash = {"values": {"resolveClash": "addSuffix"}}
+        merge = node(
+            "M",
+            "n8n-nodes-base.merge",
+            3,
+            mode="combine",
+            combineBy="combineAll",
+            options={"clashHandling": clash},
+        )
+        out = merged(parallel_into_merge(a, b, merge), {"k": "a"}, {"k": "b"})
+        assert out == {"k_1": "a", "k_2": "b"}
+
+    def test_override_empty_keeps_the_earlier_value(self) -> None:
+        a, b = set_node("A", k="kept"), set_node("B", k="")
+        clash = {"values": {"overrideEmpty": True}}
+        merge = node(
+            "M",
+            "n8n-nodes-base.merge",
+            3,
+            mode="combine",
+            combineBy="combineByPosition",
+            options={"clashHandling": clash},
+        )
+        assert merged(parallel_into_merge(a, b, merge), {"k": "kept"}, {"k": ""}) == {"k": "kept"}
+
+    @pytest.mark.parametrize(
+        ("a", "b", "parameters"),
+        [
+            # by matching fields and SQL match items: no exact equal
+            (set_node("A", k=1), set_node("B", k=1), {"combineBy": "combineByFields"}),
+            (set_node("A", k=1), set_node("B", k=1), {"mode": "combineBySql"}),
+            # a deep merge over a value known only at run time (an object or not?)
+            (set_node("A", k="={{ $json.a }}"), set_node("B", k="={{ $json.b }}"), {}),
+            # the fields of an HTTP response are not known when translating
+            (
+                node("A", "n8n-nodes-base.httpRequest", 4.2, url="https://x.example"),
+                set_node("B", k=1),
+                {},
+            ),
+        ],
+    )
+    def test_what_has_no_exact_equal_delegates(
+        self, a: dict[str, Any], b: dict[str, Any], parameters: dict[str, Any]
+    ) -> None:
+        merge = node(
+            "M",
+            "n8n-nodes-base.merge",
+            3,
+            **{"mode": "combine", "combineBy": "combineByPosition", **parameters},
+        )
+        result = translate(parallel_into_merge(a, b, merge))
+        assert result.mode == "delegate"
+
+    def test_inputs_that_may_not_both_run_delegate(self) -> None:
+        raw = load_fixture("greeting_merge")
+        merge = next(n for n in raw["nodes"] if n["name"] == "Merge")
+        merge["parameters"] = {"mode": "combine", "combineBy": "combineByPosition"}
+        result = translate(raw)
+        assert result.mode == "delegate"
+        assert "may not all run" in result.reasons[0]

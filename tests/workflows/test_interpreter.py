@@ -206,6 +206,7 @@ class TestRetries:
         retrying = [e for e in logs.json()["data"] if e["type"] == "step.retrying"]
         assert [e["attempt"] for e in retrying] == [1, 2]
         assert retrying[0]["data"]["delay_seconds"] == 0.1
+        assert retrying[0]["data"]["step_type"] == "http"  # labels headrace_step_retries_total
 
     async def test_retries_stop_at_max_attempts(self, runner: Runner, target: TargetServer) -> None:
         key = f"k-{uuid.uuid4().hex[:8]}"  # the server outlives one database's run

@@ -5,7 +5,9 @@
   would make two items, which a step cannot hold, so it is untranslatable.
 * ``chooseBranch`` (v2+) and ``passThrough`` (v1) wait for both inputs and pass on the
   chosen input's item (or an empty item).
-* ``combine`` (merging objects by position, fields or SQL) is untranslatable.
+* ``combine`` by position or all combinations merges the inputs' objects when their
+  fields are known (:mod:`api.services.n8n.combine`); by matching fields or SQL it is
+  untranslatable.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from api.services.n8n.combine import Fields, combined_spec, combines
 from api.services.n8n.expressions import Item, ItemRef, Untranslatable, chain_items
 from api.services.n8n.graph import Edge, Guards, Node, exclusive
 from api.services.n8n.nodes import StepSpec
@@ -27,8 +30,10 @@ class Joined:
 
 def merge_step(
     node: Node,
+    step_id: str,
     incoming: list[Edge],
     edge_item: Callable[[Edge], Item],
+    edge_fields: Callable[[Edge], Fields | None],
     ran: Callable[[Edge], str],
     edge_guards: Callable[[Edge], Guards],
 ) -> Joined:
@@ -52,10 +57,16 @@ def merge_step(
         return Joined(
             StepSpec("transform", {}, item=chain_items(options, "the merged item")), when, common
         )
-    chosen = _chosen_input(node, mode)
     merged: Guards = {}
     for guard in guards:
         merged.update(guard)
+    if combines(node):
+        # n8n combines what reached each input; both always run together, or it differs.
+        if any(g != guards[0] for g in guards[1:]):
+            raise Untranslatable(f"Merge {node.name!r} combines inputs that may not all run")
+        spec = combined_spec(node, step_id, incoming, edge_item, edge_fields)
+        return Joined(spec, None, merged)
+    chosen = _chosen_input(node, mode)
     if chosen is None:
         item: Item = ItemRef("{}", what=f"the empty item of {node.name!r}")
         return Joined(StepSpec("transform", {}, item=item), None, merged)

@@ -24,6 +24,7 @@ from api.services.n8n.expressions import (
 )
 from api.services.n8n.graph import Node
 from api.services.n8n.triggers import duration_text
+from temporal_workflows.templates import whole_expression
 
 _HTTP_OPTIONS = frozenset({"timeout", "redirect", "response", "allowUnauthorizedCerts"})
 _HTTP_OPTIONS_LAX = frozenset({"lowercaseHeaders"})
@@ -74,11 +75,12 @@ def _http(ctx: NodeContext) -> StepSpec:
     if node.param("authentication", "none") == "none":
         params["url"] = target
     else:
-        _http_connection(ctx, target, params)
+        http_connection(ctx, target, params)
     if node.param("sendQuery"):
         params["query"] = _keypairs(ctx, node, "query", "queryParameters", "specifyQuery")
     if node.param("sendHeaders"):
-        params["headers"] = _keypairs(ctx, node, "headers", "headerParameters", "specifyHeaders")
+        headers = _keypairs(ctx, node, "headers", "headerParameters", "specifyHeaders")
+        params["headers"] = {name: header_text(value) for name, value in headers.items()}
     if node.param("sendBody"):
         _http_body(ctx, params)
     item = ItemRef(f"steps.{ctx.step_id}.output.body", what=f"the response of {node.name!r}")
@@ -103,7 +105,7 @@ def _http_options(node: Node, options: Mapping[str, Any], params: dict[str, Any]
         params["timeout"] = duration_text(options["timeout"] / 1000, "seconds", node.name)
 
 
-def _http_connection(ctx: NodeContext, target: Any, params: dict[str, Any]) -> None:
+def http_connection(ctx: NodeContext, target: Any, params: dict[str, Any]) -> None:
     """Authenticated requests go through a Headrace connection named after the credential."""
     node = ctx.node
     credentials = node.raw.get("credentials") or {}
@@ -126,6 +128,17 @@ def _http_connection(ctx: NodeContext, target: Any, params: dict[str, Any]) -> N
         f"HTTP Request {node.name!r} needs an http integration named {connection!r}"
         f" (base URL {base}) holding the credential n8n calls {name!r}"
     )
+
+
+def header_text(value: Any) -> Any:
+    """A header value as the text n8n sends: a number or boolean written as JSON does.
+
+    A template that is one ``{{ expr }}`` would keep the value's JSON type; headers are text.
+    """
+    if isinstance(value, str):
+        expression = whole_expression(value)
+        return value if expression is None else "{{ (" + expression.strip() + ") | string }}"
+    return json.dumps(value) if isinstance(value, bool | int | float) else value
 
 
 def _slug(text: str) -> str:

@@ -5,7 +5,9 @@ an n8n that becomes unreachable half-way, a wrong key or a non-n8n URL leaves no
 behind. Each n8n workflow maps to one Headrace workflow of the caller, linked through
 ``workflow.source`` (``kind: n8n``, ``n8n_url``, ``n8n_id``): a second sync updates it (a new
 version only when the definition changed) and never duplicates it. A workflow that
-disappeared from n8n is archived (never deleted: its runs stay readable).
+disappeared from n8n is archived (never deleted: its runs stay readable). Triggers are
+registered last (trigger rows, webhook rows, Temporal Schedules; see ``sync_triggers``),
+and a failure undoes the Temporal Schedule changes along with the transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.context import AppContext
 from api.encryption import Encryptor
 from api.errors import InvalidInput, PermissionDenied
 from api.schemas.integrations import (
@@ -31,7 +34,9 @@ from api.schemas.integrations import (
 )
 from api.services.integrations import decrypt_credentials, n8n_problem
 from api.services.n8n.client import N8nClient, N8nError, N8nWorkflowNotFound
+from api.services.n8n.sync_triggers import Registered, register_triggers
 from api.services.n8n.translate import MalformedWorkflow, Translation, delegate, translate_workflow
+from api.services.triggers import Change, TriggerDeps, follow_workflow_status, trigger_change
 from api.services.workflows import check_definition, check_triggers
 from db.models import Integration, User, Workflow, WorkflowVersion
 from db.repositories.integrations import N8N_SOURCE_KIND, IntegrationRepository
@@ -46,7 +51,7 @@ class _Fetched:
 
 async def sync_n8n(
     session: AsyncSession,
-    encryptor: Encryptor,
+    ctx: AppContext,
     http: httpx.AsyncClient,
     user: User,
     data: N8nSyncRequest,
@@ -61,27 +66,51 @@ async def sync_n8n(
         raise PermissionDenied(detail="Only developers and admins sync workflows")
     api_key = data.api_key.get_secret_value()
     fetched, errors = await _fetch(N8nClient(http, data.n8n_url, api_key), data.workflow_ids)
-    integration = await _upsert_integration(session, encryptor, user, data.n8n_url, api_key)
+    integration = await _upsert_integration(session, ctx.encryptor, user, data.n8n_url, api_key)
     existing = await IntegrationRepository(session).n8n_synced_workflows(user.id, data.n8n_url)
     translations = _translate_all(fetched, existing, integration.name, errors)
     synced: list[SyncedWorkflow] = []
-    for item in fetched:
-        if item.n8n_id in translations:
-            ids, translation = translations[item.n8n_id]
-            workflow, action = await _upsert_workflow(
-                session, user, data.n8n_url, integration, item, translation, existing, ids
-            )
-            synced.append(_synced(item, workflow, action, translation))
-    if data.workflow_ids is None:
-        listed = {item.n8n_id for item in fetched} | {e.workflow_id for e in errors}
-        synced.extend(_archive_missing(existing, listed))
-    await session.commit()
+    # Trigger rows and Temporal Schedules last; the change commits, or undoes Temporal's part.
+    async with trigger_change(session, TriggerDeps.of(ctx)) as change:
+        for item in fetched:
+            if item.n8n_id in translations:
+                synced.append(
+                    await _sync_one(
+                        change, user, data.n8n_url, integration, item, translations, existing
+                    )
+                )
+        if data.workflow_ids is None:
+            listed = {item.n8n_id for item in fetched} | {e.workflow_id for e in errors}
+            synced.extend(await _archive_missing(change, existing, listed))
     return N8nSyncResult(
         synced_count=sum(1 for s in synced if s.action != "archived"),
         errors=errors,
         workflows=synced,
         integration_id=integration.id,
     )
+
+
+async def _sync_one(
+    change: Change,
+    user: User,
+    n8n_url: str,
+    integration: Integration,
+    item: _Fetched,
+    translations: dict[str, tuple[uuid.UUID, Translation]],
+    existing: dict[str, Workflow],
+) -> SyncedWorkflow:
+    workflow_id, translation = translations[item.n8n_id]
+    previous = existing[item.n8n_id].status if item.n8n_id in existing else "active"
+    workflow, action = await _upsert_workflow(
+        change.session, user, n8n_url, integration, item, translation, existing, workflow_id
+    )
+    try:
+        registered = await register_triggers(change, workflow, translation.triggers, previous)
+    except InvalidInput as exc:
+        # Temporal refused a translated schedule: say which n8n workflow it came from.
+        exc.detail = f"n8n workflow {item.n8n_id} ({workflow.name}): {exc.detail}"
+        raise
+    return _synced(item, workflow, action, translation, registered)
 
 
 async def _fetch(
@@ -94,12 +123,28 @@ async def _fetch(
         ids = list(dict.fromkeys(wanted)) if wanted is not None else await client.workflow_ids()
         for n8n_id in ids:
             try:
-                fetched.append(_Fetched(n8n_id, await client.workflow(n8n_id)))
+                fetched.append(_Fetched(n8n_id, _what_runs(await client.workflow(n8n_id))))
             except N8nWorkflowNotFound as exc:
                 errors.append(SyncError(workflow_id=n8n_id, error=str(exc)))
     except N8nError as exc:
         raise n8n_problem(exc, "/api_key") from exc
     return fetched, errors
+
+
+def _what_runs(raw: dict[str, Any]) -> dict[str, Any]:
+    """The graph n8n runs: an active workflow's published version, else the saved one.
+
+    n8n 1.1xx keeps the editor's draft in ``nodes``/``connections`` and the version its
+    production webhook and schedules run in ``activeVersion``; the two differ while an
+    edit is saved but not yet published.
+    """
+    published = raw.get("activeVersion")
+    if not raw.get("active") or not isinstance(published, dict):
+        return raw
+    if not isinstance(published.get("nodes"), list):
+        return raw
+    connections = published.get("connections", raw.get("connections"))
+    return {**raw, "nodes": published["nodes"], "connections": connections}
 
 
 def _translate_all(
@@ -209,10 +254,11 @@ async def _upsert_workflow(
         )
         return workflow, "created"
     changed = workflow.definition != translation.definition
-    unchanged = not changed and workflow.triggers == translation.triggers and workflow.name == name
+    unchanged = not changed and workflow.name == name
     if (workflow.source or {}).get("deleted_upstream"):
         workflow.status, unchanged = "active", False
-    workflow.name, workflow.triggers, workflow.source = name, translation.triggers, source
+    # The triggers are registered next (SyncTriggers), which also rewrites `triggers`.
+    workflow.name, workflow.source = name, source
     if changed:
         workflow.version += 1
         workflow.definition = translation.definition
@@ -265,14 +311,19 @@ def _fingerprint(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _archive_missing(existing: dict[str, Workflow], listed: set[str]) -> list[SyncedWorkflow]:
+async def _archive_missing(
+    change: Change, existing: dict[str, Workflow], listed: set[str]
+) -> list[SyncedWorkflow]:
+    """Archive what n8n no longer has: its schedules pause until a sync brings it back."""
     archived = []
     for n8n_id, workflow in existing.items():
         source = dict(workflow.source or {})
         if n8n_id in listed or source.get("deleted_upstream"):
             continue
         source["deleted_upstream"] = datetime.now(UTC).isoformat()
+        previous = workflow.status
         workflow.source, workflow.status = source, "archived"
+        await follow_workflow_status(change, workflow, previous)
         archived.append(
             SyncedWorkflow(
                 n8n_id=n8n_id,
@@ -281,21 +332,33 @@ def _archive_missing(existing: dict[str, Workflow], listed: set[str]) -> list[Sy
                 action="archived",
                 mode=source.get("mode", "translated"),
                 reasons=[],
-                notes=["deleted in n8n: archived here, runs kept"],
+                notes=["deleted in n8n: archived here (runs kept, schedules paused)"],
             )
         )
     return archived
 
 
 def _synced(
-    item: _Fetched, workflow: Workflow, action: str, translation: Translation
+    item: _Fetched,
+    workflow: Workflow,
+    action: str,
+    translation: Translation,
+    registered: Registered,
 ) -> SyncedWorkflow:
+    notes = translation.notes + registered.notes
+    schedules = any(t.get("type") == "schedule" for t in translation.triggers)
+    if schedules and item.raw.get("active"):
+        notes.append(
+            "the workflow is active in n8n and runs on its schedule there too:"
+            " deactivate it in n8n to run it only here"
+        )
     return SyncedWorkflow(
         n8n_id=item.n8n_id,
         workflow_id=workflow.id,
         name=workflow.name,
-        action=action,
+        action="updated" if action == "unchanged" and registered.changed else action,
         mode=translation.mode,
         reasons=translation.reasons,
-        notes=translation.notes,
+        notes=notes,
+        webhook_secrets=registered.webhook_secrets,
     )

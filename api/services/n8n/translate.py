@@ -43,7 +43,8 @@ from api.services.n8n.graph import (
     topological,
 )
 from api.services.n8n.merge import merge_step
-from api.services.n8n.nodes import HANDLERS, MERGE, NodeContext, StepSpec
+from api.services.n8n.nodes import MERGE, NodeContext, StepSpec
+from api.services.n8n.nodes_v1 import HANDLERS
 from api.services.n8n.triggers import (
     WEBHOOK,
     convert_trigger,
@@ -221,7 +222,15 @@ class _Builder:
         self, node: Node, step_id: str, incoming: list[Edge], step: dict[str, Any]
     ) -> tuple[StepSpec, Item]:
         if node.type == MERGE and not node.disabled:
-            joined = merge_step(node, incoming, self._edge_item, self._ran, self._edge_guards)
+            joined = merge_step(
+                node,
+                step_id,
+                incoming,
+                self._edge_item,
+                self._edge_fields,
+                self._ran,
+                self._edge_guards,
+            )
             self._link(step, incoming, joined.when)
             self.guards[node.name] = joined.guards
             return joined.spec, joined.spec.item or Unavailable("")
@@ -307,6 +316,18 @@ class _Builder:
         if self.graph.nodes[edge.source].on_error == "continueErrorOutput" and edge.output == 1:
             return Unavailable(f"the error item of {edge.source!r} has another shape")
         return self.items[edge.source]
+
+    def _edge_fields(self, edge: Edge) -> Mapping[str, Any] | None:
+        """The fields of the item along ``edge`` when the translation knows them all."""
+        spec = self.specs.get(edge.source)
+        if spec is None or spec.type != "transform" or spec.branch or spec.response:
+            return None
+        if isinstance(self._edge_item(edge), Unavailable):
+            return None
+        own = f"steps.{self.graph.step_ids[edge.source]}.output"
+        if not isinstance(spec.item, ItemRef) or spec.item.heads or spec.item.base != own:
+            return None  # the node passes another item on (NoOp, a disabled node…)
+        return spec.with_
 
     def _ran(self, edge: Edge) -> str:
         """A Jinja condition: data flowed along ``edge`` in this run."""

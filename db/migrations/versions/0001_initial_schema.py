@@ -2,16 +2,16 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import db.base
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -138,6 +138,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_workflows_status"), ["status"], unique=False)
 
     op.create_table(
+        "execution_stats",
+        sa.Column("grain", sa.String(length=4), nullable=False),
+        sa.Column("start", db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("workflow_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("runs", sa.Integer(), nullable=False),
+        sa.Column("timed_runs", sa.Integer(), nullable=False),
+        sa.Column("duration_sum_us", sa.BigInteger(), nullable=False),
+        sa.Column("duration_max_us", sa.BigInteger(), nullable=True),
+        # The duration histogram: h000 … h129 (db/execution_projection.py, HISTOGRAM_BUCKETS).
+        *(sa.Column(f"h{b:03d}", sa.Integer(), nullable=True) for b in range(130)),
+        sa.ForeignKeyConstraint(
+            ["workflow_id"],
+            ["workflows.id"],
+            name=op.f("fk_execution_stats_workflow_id_workflows"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "grain", "start", "workflow_id", "status", name=op.f("pk_execution_stats")
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "executions",
         sa.Column("workflow_id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -200,7 +223,7 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            "ix_executions_status_created", ["status", "created_at"], unique=False
+            "ix_executions_status_created", ["status", "created_at", "workflow_id"], unique=False
         )
         batch_op.create_index(
             "ix_executions_workflow_created",
@@ -350,6 +373,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_executions_created")
 
     op.drop_table("executions")
+    op.drop_table("execution_stats")
     with op.batch_alter_table("workflows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workflows_status"))
         batch_op.drop_index("ix_workflows_owner_created")
