@@ -55,6 +55,7 @@ class _Pending:
     run: RunInput | None
     done: asyncio.Future[list[dict[str, Any]]]
     trigger_type: str = "unknown"
+    run_id: str | None = None  # the Temporal run recording them (workflow-side events)
 
 
 class EventRecorder:
@@ -79,10 +80,15 @@ class EventRecorder:
         self._writer: asyncio.Task[None] | None = None
 
     async def record(
-        self, execution_id: str, events: Sequence[EventRecord], run: RunInput | None = None
+        self,
+        execution_id: str,
+        events: Sequence[EventRecord],
+        run: RunInput | None = None,
+        run_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Store the events not stored yet, move the execution row, then publish them."""
-        pending = _Pending(execution_id, events, run, asyncio.get_running_loop().create_future())
+        done = asyncio.get_running_loop().create_future()
+        pending = _Pending(execution_id, events, run, done, run_id=run_id)
         self._queue.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
@@ -121,6 +127,10 @@ class EventRecorder:
             for item in batch:
                 execution = await self._execution(session, uuid.UUID(item.execution_id), item.run)
                 item.trigger_type = execution.trigger_type
+                if item.run_id and execution.temporal_run_id != item.run_id:
+                    # Written here, not by the API after its start call: the API's answer
+                    # then needs one commit, not two (docs/performance.md, webhooks).
+                    execution.temporal_run_id = item.run_id
                 stored = await self._store_new(session, execution, item.events)
                 results.append([event_message(log) for log in stored])
         return results
@@ -211,4 +221,5 @@ class EventActivities:
 
     @activity.defn(name="record_events")
     async def record_events(self, batch: RecordEventsInput) -> None:
-        await self._recorder.record(batch.execution_id, batch.events, batch.run)
+        run_id = activity.info().workflow_run_id
+        await self._recorder.record(batch.execution_id, batch.events, batch.run, run_id=run_id)

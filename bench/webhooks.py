@@ -191,9 +191,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def cpu_snapshot(process: subprocess.Popen[bytes]) -> tuple[float, float]:
-    """CPU seconds of ``headrace dev`` itself and of its children (the Temporal dev server)."""
-    return cpu_seconds(process.pid), sum(cpu_seconds(c) for c in children(process.pid))
+def cpu_snapshot(process: subprocess.Popen[bytes]) -> dict[str, float]:
+    """CPU seconds of ``headrace dev`` (the API) and of its children, by what they are."""
+    found = {"api": cpu_seconds(process.pid), "worker": 0.0, "temporal": 0.0}
+    for child in children(process.pid):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            found["worker" if b"worker" in command else "temporal"] += cpu_seconds(child)
+    return found
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -206,7 +211,7 @@ def report(
     started: dict[str, float],
     rate: float,
     seconds: float,
-    cpu: tuple[float, float],
+    cpu: dict[str, float],
 ) -> None:
     accepted = [r for r in results if r.status == 202]
     latencies = [r.latency * 1000 for r in accepted]
@@ -227,8 +232,8 @@ def report(
     table.add_row("call → run started p50 (ms)", f"{statistics.median(lags):.1f}")
     table.add_row("call → run started p95 (ms)", f"{percentile(lags, 0.95):.1f}")
     table.add_row("runs started per second", f"{len(lags) / (last_start - first_sent):.1f}")
-    table.add_row("CPU ms per call: headrace dev", f"{cpu[0] * 1000 / len(results):.1f}")
-    table.add_row("CPU ms per call: Temporal server", f"{cpu[1] * 1000 / len(results):.1f}")
+    for part, seconds in cpu.items():
+        table.add_row(f"CPU ms per call: {part}", f"{seconds * 1000 / len(results):.1f}")
     Console().print(table)
 
 
@@ -248,7 +253,7 @@ async def main(rate: float, seconds: float, keep: bool) -> None:
             results = await load(client, hook, rate, seconds)
             started = await started_times(client, headers, workflow_id, warm + len(results))
             after = cpu_snapshot(process)
-            cpu = (after[0] - before[0], after[1] - before[1])
+            cpu = {part: after[part] - before.get(part, 0.0) for part in after}
             ids = {r.execution_id for r in results}
             report(results, {k: v for k, v in started.items() if k in ids}, rate, seconds, cpu)
     finally:

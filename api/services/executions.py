@@ -155,8 +155,9 @@ async def _start_run(
         execution.completed_at = datetime.now(UTC)
         await session.commit()
         raise UpstreamUnavailable(detail=f"Temporal refused the run: {exc.message}") from exc
+    # Not committed here: the worker stores the run id with the run's first events, so a
+    # start costs the API one commit (SQLite has one writer; the worker is busy writing).
     execution.temporal_run_id = handle.first_execution_run_id or handle.result_run_id
-    await session.commit()
 
 
 async def wait_for_result(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from temporalio.testing import WorkflowEnvironment
+
 from tests.support.target_server import TargetServer
 from tests.workflows.conftest import Runner, steps_by_id
 
@@ -113,6 +115,17 @@ class TestDataFlow:
             "flag": True,
             "text": "n=3",
         }
+
+
+class TestExecutionRow:
+    async def test_the_row_names_the_temporal_run_that_ran_it(
+        self, runner: Runner, temporal_env: WorkflowEnvironment
+    ) -> None:
+        execution = await runner.run(
+            {"steps": [{"id": "a", "type": "transform", "with": {"x": 1}}]}
+        )
+        handle = temporal_env.client.get_workflow_handle(execution["temporal_workflow_id"])
+        assert execution["temporal_run_id"] == (await handle.describe()).run_id
 
 
 class TestErrors:
