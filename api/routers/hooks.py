@@ -41,13 +41,6 @@ def webhook_limiter(request: Request, ctx: ContextDep) -> Limiter:
     return limiter
 
 
-@router.api_route(
-    "/hooks/{url_path:path}",
-    methods=METHODS,
-    response_model=HookAccepted,
-    status_code=202,
-    responses={200: {"model": HookAccepted, "description": "`?wait=true` and the run ended"}},
-)
 async def receive(
     url_path: str,
     request: Request,
@@ -80,3 +73,16 @@ async def receive(
     count_webhook("duplicate" if answer.result.duplicate else "accepted")
     response.status_code = answer.status_code
     return answer.result
+
+
+# One route per method, so that each has its own OpenAPI operation id.
+for _method in METHODS:
+    router.add_api_route(
+        "/hooks/{url_path:path}",
+        receive,
+        methods=[_method],
+        name=f"receive_{_method.lower()}",
+        response_model=HookAccepted,
+        status_code=202,
+        responses={200: {"model": HookAccepted, "description": "`?wait=true` and the run ended"}},
+    )
