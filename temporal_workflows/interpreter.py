@@ -38,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         StepOutcome,
         StepResolution,
         StepState,
+        UntilSegment,
+        UntilSegmentResult,
     )
     from temporal_workflows.step_runners import StepError, StepRunners, cause_message
     from temporal_workflows.waits import Waits
@@ -46,8 +48,12 @@ DEFAULT_FOREACH_CONCURRENCY = 10
 # workflow.patched ids: each marks an interpreter change that running workflows must not see.
 ACTIVITY_SIDE_STEP_EVENTS = "activity-side-step-events"
 FOREACH_IN_CHILDREN = "foreach-in-children"
+UNTIL_IN_CHILDREN = "until-in-children"
+CANCELLED_RUNS_CLOSE = "cancelled-runs-close"
 SELF_RECORDING_TYPES = frozenset({"http"})
 DEFAULT_MAX_ITERATIONS = 100
+# Steps that wait for Updates addressed to this run: a child run would never receive them.
+RUN_BOUND_TYPES = frozenset({"wait_for_event", "approval"})
 
 
 class RunFailed(Exception):
@@ -72,6 +78,7 @@ class HeadraceRun(StepRunners):
         self._parking = ParkingLot()
         self._completed_order: list[str] = []
         self._compensating = False
+        self._segment_result: UntilSegmentResult | None = None
 
     # --- queries and updates -----------------------------------------------------------
 
@@ -157,6 +164,8 @@ class HeadraceRun(StepRunners):
                 for step in run.definition.steps:
                     group.create_task(self._run_node(step))
             output = self._final_output(run.definition)
+            if self._segment_result is not None:  # this run is one segment of an until loop
+                output = self._segment_result.model_dump()
         except* RunFailed as failure:
             first = failure.exceptions[0]
             await self._compensate()
@@ -165,6 +174,9 @@ class HeadraceRun(StepRunners):
         except* asyncio.CancelledError:
             await self._compensate()
             await self._finish("cancelled", error="cancelled")
+            # Re-raised bare, the group is no CancelledError to the SDK: the run stayed open.
+            if workflow.patched(CANCELLED_RUNS_CLOSE):
+                raise asyncio.CancelledError() from None
             raise
         await self._finish("completed", output=output)
         return RunResult(status="completed", output=output)
@@ -198,7 +210,7 @@ class HeadraceRun(StepRunners):
             input=self._run.input,
             vars=self._vars,
             steps=steps,
-            execution_id=self._run.execution_id,
+            execution_id=self._run.context_execution_id or self._run.execution_id,
             workflow_id=self._run.workflow_id,
             **extra,
         )
@@ -423,14 +435,8 @@ class HeadraceRun(StepRunners):
         """Run a long I/O foreach as child workflows of ``foreach_chunk_size`` items, one
         after the other, so each history stays small; outputs keep their order."""
         size = self._run.foreach_chunk_size
-        upstream = {
-            sid: self._context()["steps"][sid]
-            for sid in referenced_steps(step.with_)
-            if sid in self._steps
-        }
-        body = step.model_copy(
-            update={"depends_on": [], "when": None, "compensate": None, "on_error": "fail"}
-        )
+        upstream = self._upstream_states(step)
+        body = self._child_body(step)
         results: list[Any] = []
         for start in range(0, len(items), size):
             child_id = str(workflow.uuid4())
@@ -448,24 +454,71 @@ class HeadraceRun(StepRunners):
                 index_offset=start,
                 context_steps=upstream,
             )
-            try:
-                result: RunResult = await workflow.execute_child_workflow(
-                    HeadraceRun.run,
-                    chunk,
-                    id=child_id,
-                    static_summary=f"{step.id}: items from {start}",
-                )
-            except ChildWorkflowError as exc:
-                raise StepError(cause_message(exc), "ForeachChunkFailed") from exc
+            result = await self._run_child(
+                chunk, f"{step.id}: items from {start}", "ForeachChunkFailed"
+            )
             results.extend(result.output[step.id])
         return results
+
+    async def _run_child(self, run: RunInput, summary: str, error_type: str) -> RunResult:
+        """Run part of a step as a child run; its failure is the step's (``error_type``)."""
+        try:
+            result: RunResult = await workflow.execute_child_workflow(
+                HeadraceRun.run, run, id=run.execution_id, static_summary=summary
+            )
+        except ChildWorkflowError as exc:
+            if workflow.cancellation_reason() is not None:
+                raise asyncio.CancelledError() from None  # this run is being cancelled
+            raise StepError(cause_message(exc), error_type) from exc
+        return result
+
+    def _upstream_states(self, step: StepDefinition) -> dict[str, dict[str, Any]]:
+        """The states of the steps a child run's templates read (``with`` and ``until``)."""
+        names = referenced_steps(step.with_)
+        if step.until is not None:
+            names |= referenced_steps(step.until, bare=True)
+        steps = self._context()["steps"]
+        return {sid: steps[sid] for sid in names if sid in self._steps}
+
+    @staticmethod
+    def _child_body(step: StepDefinition) -> StepDefinition:
+        """The step as a child run's only step: its failure fails that child, the parent
+        handles ``on_error`` and compensation."""
+        return step.model_copy(
+            update={"depends_on": [], "when": None, "compensate": None, "on_error": "fail"}
+        )
 
     async def _until(self, step: StepDefinition, context: dict[str, Any]) -> Any:
         if step.until is None:
             return await self._call(step, context)
+        tries = step.max_iterations or DEFAULT_MAX_ITERATIONS
+        segment = self._run.until_segment
+        if (
+            segment is None
+            and tries > self._run.until_segment_size
+            and step.type not in RUN_BOUND_TYPES
+            and workflow.patched(UNTIL_IN_CHILDREN)
+        ):
+            return await self._until_in_children(step, context, tries)
+        if segment is not None:  # this run is one segment of a parent's until loop
+            met, output = await self._poll(step, context, segment.tries, segment.wait_first)
+            self._segment_result = UntilSegmentResult(met=met, output=output)
+            return output
+        met, output = await self._poll(step, context, tries, wait_first=False)
+        if not met:
+            raise StepError(f"until condition not met after {tries} iterations", "UntilExhausted")
+        return output
+
+    async def _poll(
+        self, step: StepDefinition, context: dict[str, Any], tries: int, wait_first: bool
+    ) -> tuple[bool, Any]:
+        """Call the step up to ``tries`` times, ``interval`` apart, until ``until`` holds;
+        answer whether it held, and the last output."""
+        assert step.until is not None
         interval = parse_duration(step.interval) if step.interval else timedelta(seconds=10)
-        for iteration in range(step.max_iterations or DEFAULT_MAX_ITERATIONS):
-            if iteration:
+        output: Any = None
+        for iteration in range(tries):
+            if iteration or wait_first:
                 await workflow.sleep(interval)
             output = await self._call(step, context)
             try:
@@ -475,10 +528,48 @@ class HeadraceRun(StepRunners):
             except ExpressionError as exc:
                 raise StepError(str(exc), "ExpressionError") from exc
             if done:
-                return output
-        raise StepError(
-            f"until condition not met after {iteration + 1} iterations", "UntilExhausted"
-        )
+                return True, output
+        return False, output
+
+    async def _until_in_children(
+        self, step: StepDefinition, context: dict[str, Any], tries: int
+    ) -> Any:
+        """Run a long until loop as child workflows of ``until_segment_size`` tries, one
+        after the other, so each history stays small; the loop's timing is the inline one's."""
+        size = self._run.until_segment_size
+        body = self._child_body(step)
+        upstream = self._upstream_states(step)
+        # Inside a foreach, the child runs this one item, at this index.
+        items = [context["item"]] if step.foreach is not None else None
+        done = 0
+        while done < tries:
+            if done:
+                await self._gate.wait_open()  # a paused run starts no further segment
+            child_id = str(workflow.uuid4())
+            segment = UntilSegment(tries=min(size, tries - done), wait_first=done > 0)
+            run = RunInput(
+                execution_id=child_id,
+                workflow_id=self._run.workflow_id,
+                version=self._run.version,
+                definition=WorkflowDefinition(steps=[body]),
+                input=self._run.input,
+                variables=self._vars,
+                trigger_type="until",
+                created_by=self._run.created_by,
+                parent_execution_id=self._run.execution_id,
+                foreach_items=items,
+                index_offset=context.get("index", 0) if items is not None else 0,
+                context_steps=upstream,
+                until_segment=segment,
+                context_execution_id=context["execution"]["id"],
+            )
+            summary = f"{step.id}: tries {done + 1}-{done + segment.tries}"
+            result = await self._run_child(run, summary, "UntilSegmentFailed")
+            outcome = UntilSegmentResult.model_validate(result.output)
+            if outcome.met:
+                return outcome.output
+            done += segment.tries
+        raise StepError(f"until condition not met after {tries} iterations", "UntilExhausted")
 
     def _evaluate(
         self, step: StepDefinition, value: Any, field: str, context: dict[str, Any]

@@ -19,6 +19,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class UntilSegment(_Model):
+    """One child run's share of a parent's ``until`` loop."""
+
+    tries: int = Field(ge=1)
+    # Every segment but the first carries on a loop that already tried: wait `interval` first.
+    wait_first: bool = False
+
+
+class UntilSegmentResult(_Model):
+    """What an until segment's run returns as its output: the condition held, or not yet."""
+
+    met: bool
+    output: Any = None
+
+
 class RunInput(_Model):
     """Everything a run needs: the definition is already validated at the API edge."""
 
@@ -43,6 +58,13 @@ class RunInput(_Model):
     foreach_items: list[Any] | None = None
     index_offset: int = 0
     context_steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # An `until` loop allowed more tries than this runs as consecutive child workflows of at
+    # most this many tries each, for the same reason.
+    until_segment_size: int = Field(200, ge=1)
+    # Set on such a child: how far it may go, and the id templates see as `execution.id`
+    # (the parent's, so every try sees the context the inline loop would).
+    until_segment: UntilSegment | None = None
+    context_execution_id: str | None = None
 
 
 class StepState(_Model):

@@ -167,7 +167,8 @@ class StepRunners:
             )
         fields = ("op", "key", "content", "content_type")
         request = {
-            "execution_id": self._run.execution_id,
+            # An until segment's tries read and write the artifacts of the run it belongs to.
+            "execution_id": self._run.context_execution_id or self._run.execution_id,
             "step_id": step.id,
             **{name: params[name] for name in fields if name in params},
         }

@@ -68,6 +68,12 @@ def _app(server: TargetServer) -> Starlette:
         server.calls[key + ":done"] += 1
         return JSONResponse({"slept": True})
 
+    async def count(request: Request) -> Response:
+        """Counts its calls per key: a job whose progress advances with every poll."""
+        key = "count:" + request.path_params["key"]
+        server.calls[key] += 1
+        return JSONResponse({"count": server.calls[key]})
+
     return Starlette(
         routes=[
             Route("/users/{uid}", user),
@@ -75,6 +81,7 @@ def _app(server: TargetServer) -> Starlette:
             Route("/status/{code:int}", status),
             Route("/echo", echo, methods=["GET", "POST", "PUT"]),
             Route("/slow/{key}", slow),
+            Route("/count/{key}", count),
         ]
     )
 

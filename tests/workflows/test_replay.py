@@ -34,8 +34,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from api.services.workflows import check_definition
 from api.settings import Settings
 from temporal_workflows.interpreter import HeadraceRun
+from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from temporal_workflows.scheduled import (
     SCHEDULED_WORKFLOW,
     HeadraceScheduledRun,
@@ -177,6 +179,9 @@ def test_every_representative_run_has_a_committed_history() -> None:
         "scheduled_ok",
         "scheduled_child_failed",
         "scheduled_workflow_missing",
+        "until_segments",
+        "until_segment_child",
+        "cancelled_run",
     } <= names
 
 
@@ -210,6 +215,69 @@ async def test_record_histories(
     await runner.post(f"/api/v1/executions/{execution_id}/approve", {"comment": "fine"})
     await runner.wait_until(execution_id, lambda e: e["status"] == "completed")
     await _save(temporal_env, execution_id, f"wait_and_approval-{tag}")
+
+
+@pytest.mark.skipif(
+    os.environ.get("HEADRACE_RECORD_HISTORIES") != "1",
+    reason="records new histories only when HEADRACE_RECORD_HISTORIES=1",
+)
+async def test_record_until_segment_and_cancel_histories(
+    runner: Runner,
+    target: TargetServer,
+    db_url: str,
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+) -> None:
+    """A long until loop run as child segments (the parent, and a later segment, which
+    waits before its first try), and a run cancelled while it sleeps."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one recording is enough")
+    tag = os.environ.get("HEADRACE_HISTORY_TAG", "v1")
+    definition = {
+        "steps": [
+            {
+                "id": "poll",
+                "type": "http",
+                "with": {"url": f"{target.base_url}/count/replay-{uuid.uuid4().hex[:8]}"},
+                "until": "{{ output.body.count >= 5 }}",
+                "interval": "50ms",
+                "max_iterations": 8,
+            }
+        ]
+    }
+    workflow_id = await runner.create(definition)
+    execution_id = str(uuid.uuid4())
+    await temporal_env.client.execute_workflow(
+        INTERPRETER_WORKFLOW,
+        RunInput(
+            execution_id=execution_id,
+            workflow_id=workflow_id,
+            version=1,
+            definition=check_definition(definition),
+            until_segment_size=2,  # tries 1-2, 3-4, then 5 meets the condition
+        ),
+        id=execution_id,
+        task_queue=settings.task_queue,
+        result_type=RunResult,
+    )
+    await _save(temporal_env, execution_id, f"until_segments-{tag}")
+    history = await temporal_env.client.get_workflow_handle(execution_id).fetch_history()
+    children = [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for e in history.events
+        if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+    ]
+    assert len(children) == 3
+    await _save(temporal_env, children[1], f"until_segment_child-{tag}")
+
+    cancelled = await runner.start(
+        {"steps": [{"id": "nap", "type": "sleep", "with": {"duration": "1h"}}]}
+    )
+    await runner.wait_until(cancelled, lambda e: e["steps"][0]["status"] == "running")
+    await runner.post(f"/api/v1/executions/{cancelled}/cancel")
+    with pytest.raises(WorkflowFailureError):
+        await temporal_env.client.get_workflow_handle(cancelled).result()
+    await _save(temporal_env, cancelled, f"cancelled_run-{tag}")
 
 
 async def _save(
