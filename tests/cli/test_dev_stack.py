@@ -232,3 +232,13 @@ class TestDevStack:
         # the terminal event arrives right after the worker stored it.
         emitted, received = arrivals["execution.completed"]
         assert (received - emitted).total_seconds() < 2.0
+
+        # The worker's metrics are served by the API process too (multiprocess mode).
+        metrics = httpx.get(f"{dev_stack.url}/metrics", timeout=10).text
+        finished = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("headrace_executions_finished_total{")
+            and 'outcome="completed"' in line
+        ]
+        assert finished and float(finished[0].rsplit(" ", 1)[1]) >= 1, metrics[:2000]
