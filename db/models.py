@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, JSONType, TimestampedModel, UTCDateTime, utcnow
-from db.execution_projection import HISTOGRAM_BUCKETS, histogram_column, track_execution_stats
+from db.execution_stats import HISTOGRAM_BUCKETS, histogram_column, track_execution_stats
 
 
 class User(TimestampedModel):

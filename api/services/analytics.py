@@ -72,7 +72,7 @@ from api.schemas.analytics import (
     WorkflowStats,
 )
 from api.services.access import is_admin, visible_workflow
-from db.execution_projection import bucket_bounds, cell_start, duration_us
+from db.execution_stats import bucket_bounds, cell_start, duration_us
 from db.models import Execution, ExecutionLog, User, Workflow, execution_stats
 from db.repositories.execution_stats import Cells, ExecutionStatsRepository, Tally
 

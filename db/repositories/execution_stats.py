@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.execution_projection import (
+from db.execution_projection import TERMINAL
+from db.execution_stats import (
     GRAINS,
     HISTOGRAM_BUCKETS,
-    TERMINAL,
     Contribution,
     cell_start,
     duration_bucket,

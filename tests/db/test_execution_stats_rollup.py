@@ -20,10 +20,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.services.analytics import rebuild_rollup
-from db.execution_projection import (
+from db.execution_projection import TERMINAL, apply_event
+from db.execution_stats import (
     HISTOGRAM_BUCKETS,
-    TERMINAL,
-    apply_event,
     bucket_bounds,
     duration_bucket,
     histogram_column,
