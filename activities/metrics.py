@@ -5,7 +5,8 @@ The event recorder hands every batch of newly stored event messages (the SSE wir
 metrics count exactly what the event log holds, once per event, whichever worker stored it.
 
 Labels are bounded on purpose: no execution, workflow or step *id* ever becomes a label.
-Executions are counted by ``trigger_type`` (manual, schedule, webhook, workflow, retry) and
+Executions are counted by ``trigger_type`` (manual, schedule, webhook, workflow, retry,
+``foreach`` chunks and ``until`` segments) and
 ``outcome``; steps by ``step_type`` (the ten v1 types) and ``outcome``. Anything outside
 those sets is reported as ``other``, so a bad value cannot explode the series count.
 Per-workflow figures come from the analytics API, which reads the database instead.
@@ -27,7 +28,9 @@ from prometheus_client import Counter, Histogram
 
 from temporal_workflows.step_types import STEP_TYPES
 
-TRIGGER_TYPES = frozenset({"manual", "schedule", "webhook", "workflow", "retry"})
+TRIGGER_TYPES = frozenset(
+    {"manual", "schedule", "webhook", "workflow", "retry", "foreach", "until"}
+)
 EXECUTION_OUTCOMES = frozenset({"completed", "failed", "cancelled"})
 STEP_OUTCOMES = frozenset({"completed", "failed", "skipped"})
 UNKNOWN = "unknown"
