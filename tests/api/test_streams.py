@@ -375,7 +375,7 @@ class TestWebSocketParity:
         # Live only: a socket that connected a moment later may miss the first events, but
         # from its first frame on it sees exactly what the owner sees.
         admin = mine(seen["admin"])
-        assert admin and mine(seen["owner"])[-len(admin):] == admin
+        assert admin and mine(seen["owner"])[-len(admin) :] == admin
         assert "step.retrying" in admin
         assert "step.retrying" in mine(seen["owner"])
         assert mine(seen["stranger"]) == []

@@ -61,8 +61,9 @@ class Runner:
     async def wait_for_row(self, execution_id: str, timeout: float = 30) -> None:
         """Runs started by Temporal itself get their row with their first events."""
         async with asyncio.timeout(timeout):
-            while (await self.client.get(f"/api/v1/executions/{execution_id}",
-                                         headers=self.headers)).status_code == 404:
+            while (
+                await self.client.get(f"/api/v1/executions/{execution_id}", headers=self.headers)
+            ).status_code == 404:
                 await asyncio.sleep(0.1)
 
     async def post(self, path: str, body: Any = None) -> httpx.Response:
