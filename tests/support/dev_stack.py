@@ -1,0 +1,114 @@
+"""``headrace dev`` as a real process group on free ports, for tests that need the whole product."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADMIN = {"username": "admin@example.com", "password": "dev-admin-password"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "HEADRACE_DATA_DIR": str(self.data_dir),
+            "HEADRACE_PORT": str(self.port),
+            "HEADRACE_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "HEADRACE_TEMPORAL_UI_PORT": str(self.ui_port),
+            "HEADRACE_ADMIN_EMAIL": ADMIN["username"],
+            "HEADRACE_ADMIN_PASSWORD": ADMIN["password"],
+        }
+        env.pop("HEADRACE_SECRET_KEY", None)
+        log = (self.data_dir / "dev.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "headrace"), "dev"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError((self.data_dir / "dev.log").read_text()[-3000:])
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("headrace dev did not become ready in 60 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        return self.process.wait(30)
+
+    def children_alive(self) -> bool:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def api(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+        return httpx.request(
+            method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def worker_pid(self) -> int:
+        """The pid of the `headrace worker` child (waiting for it, it may be restarting)."""
+        assert self.process is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = subprocess.run(
+                ["pgrep", "-P", str(self.process.pid), "-f", "api.cli worker"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            if found:
+                return int(found[0])
+            time.sleep(0.1)
+        raise AssertionError("no worker process under headrace dev")
+
+    def wait_for_status(
+        self, execution_id: str, headers: dict[str, str], status: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            execution: dict[str, Any] = self.api(
+                "GET", f"/executions/{execution_id}", headers
+            ).json()
+            if execution["status"] == status or time.monotonic() > deadline:
+                assert execution["status"] == status, execution
+                return execution
+            time.sleep(0.3)
+
+    def login(self) -> dict[str, str]:
+        token = httpx.post(f"{self.url}/api/v1/auth/token", data=ADMIN).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
