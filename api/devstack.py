@@ -12,10 +12,14 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO
 
 from temporalio.client import Client
 
 logger = logging.getLogger(__name__)
+
+
+RESTART_DELAY = 1.0  # seconds between a child's crash and its next start
 
 
 class DevStackError(RuntimeError):
@@ -96,6 +100,53 @@ async def _answers(address: str) -> bool:
     return True
 
 
+class DevServerProcess:
+    """The Temporal dev server child: started again (same database file) if it dies.
+
+    A killed dev server loses nothing: its SQLite file holds every run, and the API's client
+    and the worker's pollers reconnect by themselves once it answers again.
+    """
+
+    def __init__(self, command: list[str], address: str, log: IO[bytes]) -> None:
+        self._command = command
+        self._address = address
+        self._log = log
+        self._process: asyncio.subprocess.Process | None = None
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command, stdout=self._log, stderr=self._log, preexec_fn=stop_with_parent
+        )
+        await wait_for_temporal(self._address)
+
+    async def supervise(self) -> None:
+        while not self._stopping:
+            assert self._process is not None
+            code = await self._process.wait()
+            if self._stopping:
+                return
+            logger.warning("the Temporal dev server exited (code %s); starting it again", code)
+            await asyncio.sleep(RESTART_DELAY)
+            with contextlib.suppress(DevStackError):
+                await self.start()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), 10)
+        except TimeoutError:
+            process.kill()
+
+
 @contextlib.asynccontextmanager
 async def temporal_dev_server(
     data_dir: Path, address: str, ui_port: int, codec_url: str | None = None
@@ -107,20 +158,17 @@ async def temporal_dev_server(
         return
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, at start-up)
     log = (data_dir / "temporal.log").open("ab")
-    process = await asyncio.create_subprocess_exec(
-        *dev_server_command(data_dir, address, ui_port, codec_url),
-        stdout=log,
-        stderr=log,
-        preexec_fn=stop_with_parent,
+    server = DevServerProcess(
+        dev_server_command(data_dir, address, ui_port, codec_url), address, log
     )
+    supervisor: asyncio.Task[None] | None = None
     try:
-        await wait_for_temporal(address)
+        await server.start()
+        supervisor = asyncio.create_task(server.supervise())
         yield
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
+        await server.stop()
+        if supervisor is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         log.close()

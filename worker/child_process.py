@@ -27,14 +27,13 @@ import threading
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 
-from api.devstack import stop_with_parent
+from api.devstack import RESTART_DELAY, stop_with_parent
 from api.events import EventBus, Message
 from api.settings import Settings
 
 logger = logging.getLogger("headrace.worker")
 
 WORKER_NICENESS = 10  # lower CPU priority than the API, which answers people and callers
-RESTART_DELAY = 1.0  # seconds between a crash and the next start
 
 
 class PipePublisher:

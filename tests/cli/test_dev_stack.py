@@ -101,6 +101,37 @@ class TestDevStack:
         assert dev_stack.worker_pid() != first_worker
         assert "the worker process exited (code -9)" in (dev_stack.data_dir / "dev.log").read_text()
 
+    def test_a_killed_temporal_server_is_restarted_and_its_run_completes(
+        self, dev_stack: DevStack
+    ) -> None:
+        dev_stack.start()
+        headers = dev_stack.login()
+        definition = {
+            "steps": [
+                {"id": "nap", "type": "sleep", "with": {"duration": "3s"}},
+                {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
+            ]
+        }
+        workflow = dev_stack.api(
+            "POST", "/workflows", headers, json={"name": "outlives", "definition": definition}
+        ).json()
+        started = dev_stack.api(
+            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
+        ).json()
+        assert dev_stack.process is not None
+        server = subprocess.run(
+            ["pgrep", "-P", str(dev_stack.process.pid), "-f", "temporal server start-dev"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert len(server) == 1
+        os.kill(int(server[0]), signal.SIGKILL)
+
+        execution = dev_stack.wait_for_status(started["execution_id"], headers, "completed", 60)
+        assert execution["output_data"] == {"nap": {"slept_seconds": 3.0}, "done": {"ok": True}}
+        log = (dev_stack.data_dir / "dev.log").read_text()
+        assert "the Temporal dev server exited (code -9)" in log
+
     def test_step_events_reach_a_live_stream_from_the_worker_process(
         self, dev_stack: DevStack
     ) -> None:
