@@ -100,6 +100,18 @@ async def _answers(address: str) -> bool:
     return True
 
 
+async def terminate_child(process: asyncio.subprocess.Process, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not exited after ``timeout`` seconds."""
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(asyncio.shield(process.wait()), timeout)
+    except TimeoutError:
+        process.kill()
+
+
 class DevServerProcess:
     """The Temporal dev server child: started again (same database file) if it dies.
 
@@ -137,14 +149,8 @@ class DevServerProcess:
 
     async def stop(self) -> None:
         self._stopping = True
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), 10)
-        except TimeoutError:
-            process.kill()
+        if self._process is not None:
+            await terminate_child(self._process, timeout=10)
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,7 @@ import threading
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 
-from api.devstack import RESTART_DELAY, stop_with_parent
+from api.devstack import RESTART_DELAY, stop_with_parent, terminate_child
 from api.events import EventBus, Message
 from api.settings import Settings
 
@@ -149,15 +149,8 @@ class WorkerProcess:
     async def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (the child lets running activities finish), SIGKILL after ``timeout``."""
         self._stopping = True
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), timeout)
-        except TimeoutError:
-            process.kill()
+        if self._process is not None:
+            await terminate_child(self._process, timeout)
 
 
 @contextlib.asynccontextmanager

@@ -32,6 +32,18 @@ WINDOW = {"since": "2001-01-01T00:00:00Z", "until": "2001-01-03T00:00:00Z"}
 DEFINITION = {"steps": [{"id": "a", "type": "transform", "with": {}}]}
 
 
+# The completed runs of workflows A and B in the seeded data, computed by hand.
+A_AND_B_DURATIONS = {
+    "count": 8,
+    "p50": 2.25,
+    "p95": 7.9,
+    "p99": 9.58,
+    "avg": 3.062,
+    "max": 10.0,
+    "exact": True,
+}
+
+
 @dataclass
 class Seeded:
     a: str
@@ -253,15 +265,7 @@ class TestVisibility:
         assert body["total"] == 13
         assert body["counts"] == _zero_counts(completed=8, failed=3, cancelled=1, running=1)
         assert body["success_rate"] == round(8 / 11, 4)
-        assert body["durations"] == {
-            "count": 8,
-            "p50": 2.25,
-            "p95": 7.9,
-            "p99": 9.58,
-            "avg": 3.062,
-            "max": 10.0,
-            "exact": True,
-        }
+        assert body["durations"] == A_AND_B_DURATIONS
         assert {w["name"] for w in body["workflows"]} == {"A", "B"}
         assert {s["step_id"] for s in body["slowest_steps"]} == {"fetch", "calc"}
 
@@ -379,15 +383,7 @@ class TestWindowsReadFromTheRollup:
         assert body["total"] == 13  # everything of A and B; C's runs start at 05:00
         assert body["counts"] == _zero_counts(completed=8, failed=3, cancelled=1, running=1)
         assert body["success_rate"] == round(8 / 11, 4)
-        assert body["durations"] == {
-            "count": 8,
-            "p50": 2.25,
-            "p95": 7.9,
-            "p99": 9.58,
-            "avg": 3.062,
-            "max": 10.0,
-            "exact": True,
-        }
+        assert body["durations"] == A_AND_B_DURATIONS
         assert [(t["total"], t["completed"], t["failed"]) for t in body["timeline"]] == [
             (0, 0, 0),
             (7, 5, 2),

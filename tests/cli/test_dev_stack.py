@@ -14,15 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.dev_stack import DevStack
+from tests.support.dev_stack import DevStack, dev_stack_in
 
 
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(tmp_path)
-    yield stack
-    if stack.process is not None and stack.process.poll() is None:
-        os.killpg(stack.process.pid, signal.SIGKILL)
+    with dev_stack_in(tmp_path) as stack:
+        yield stack
 
 
 class TestDevStack:
@@ -39,25 +37,12 @@ class TestDevStack:
                 {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
             ]
         }
-        workflow = dev_stack.api(
-            "POST", "/workflows", headers, json={"name": "resume", "definition": definition}
-        ).json()
-        started = dev_stack.api(
-            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
-        ).json()
+        execution_id = dev_stack.start_run(headers, "resume", definition)
         assert dev_stack.stop() == 0
         assert not dev_stack.children_alive(), "the Temporal dev server outlived headrace dev"
 
         dev_stack.start()  # same data dir: same secret key, same runs
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            execution = dev_stack.api(
-                "GET", f"/executions/{started['execution_id']}", headers
-            ).json()
-            if execution["status"] == "completed":
-                break
-            time.sleep(0.3)
-        assert execution["status"] == "completed", execution
+        execution = dev_stack.wait_for_status(execution_id, headers, "completed")
         assert execution["output_data"] == {"nap": {"slept_seconds": 4.0}, "done": {"ok": True}}
         assert (dev_stack.data_dir / "secret_key").exists()
         assert dev_stack.stop(signal.SIGINT) == 0
@@ -87,16 +72,11 @@ class TestDevStack:
                 {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
             ]
         }
-        workflow = dev_stack.api(
-            "POST", "/workflows", headers, json={"name": "survivor", "definition": definition}
-        ).json()
-        started = dev_stack.api(
-            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
-        ).json()
+        execution_id = dev_stack.start_run(headers, "survivor", definition)
         first_worker = dev_stack.worker_pid()
         os.kill(first_worker, signal.SIGKILL)
 
-        execution = dev_stack.wait_for_status(started["execution_id"], headers, "completed")
+        execution = dev_stack.wait_for_status(execution_id, headers, "completed")
         assert execution["output_data"] == {"nap": {"slept_seconds": 3.0}, "done": {"ok": True}}
         assert dev_stack.worker_pid() != first_worker
         assert "the worker process exited (code -9)" in (dev_stack.data_dir / "dev.log").read_text()
@@ -112,22 +92,10 @@ class TestDevStack:
                 {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
             ]
         }
-        workflow = dev_stack.api(
-            "POST", "/workflows", headers, json={"name": "outlives", "definition": definition}
-        ).json()
-        started = dev_stack.api(
-            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
-        ).json()
-        assert dev_stack.process is not None
-        server = subprocess.run(
-            ["pgrep", "-P", str(dev_stack.process.pid), "-f", "temporal server start-dev"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        assert len(server) == 1
-        os.kill(int(server[0]), signal.SIGKILL)
+        execution_id = dev_stack.start_run(headers, "outlives", definition)
+        os.kill(dev_stack.temporal_pid(), signal.SIGKILL)
 
-        execution = dev_stack.wait_for_status(started["execution_id"], headers, "completed", 60)
+        execution = dev_stack.wait_for_status(execution_id, headers, "completed", 60)
         assert execution["output_data"] == {"nap": {"slept_seconds": 3.0}, "done": {"ok": True}}
         log = (dev_stack.data_dir / "dev.log").read_text()
         assert "the Temporal dev server exited (code -9)" in log
@@ -143,13 +111,8 @@ class TestDevStack:
                 {"id": "done", "type": "transform", "depends_on": ["wait"], "with": {"ok": 1}},
             ]
         }
-        workflow = dev_stack.api(
-            "POST", "/workflows", headers, json={"name": "streamed", "definition": definition}
-        ).json()
-        started = dev_stack.api(
-            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
-        ).json()
-        url = f"{dev_stack.url}/api/v1/executions/{started['execution_id']}/events"
+        execution_id = dev_stack.start_run(headers, "streamed", definition)
+        url = f"{dev_stack.url}/api/v1/executions/{execution_id}/events"
         arrivals: dict[str, tuple[datetime, datetime]] = {}  # type → (emitted, received)
         with httpx.stream("GET", url, headers=headers, timeout=30) as response:
             for line in response.iter_lines():

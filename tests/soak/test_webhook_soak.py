@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.dev_stack import DevStack
+from tests.support.dev_stack import DevStack, dev_stack_in
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +44,9 @@ DEFINITION = {
 
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(tmp_path)
-    stack.start()
-    yield stack
-    if stack.process is not None and stack.process.poll() is None:
-        os.killpg(stack.process.pid, signal.SIGKILL)
+    with dev_stack_in(tmp_path) as stack:
+        stack.start()
+        yield stack
 
 
 async def send_calls(client: httpx.AsyncClient, path: str, stack: DevStack) -> dict[int, str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,20 +83,38 @@ class DevStack:
             method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs
         )
 
-    def worker_pid(self) -> int:
-        """The pid of the `headrace worker` child (waiting for it, it may be restarting)."""
+    def child_pid(self, command: str, timeout: float = 30) -> int:
+        """The pid of the child whose command line contains ``command`` (waiting for it: a
+        killed child may be restarting)."""
         assert self.process is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = subprocess.run(
-                ["pgrep", "-P", str(self.process.pid), "-f", "api.cli worker"],
+                ["pgrep", "-P", str(self.process.pid), "-f", command],
                 capture_output=True,
                 text=True,
             ).stdout.split()
             if found:
+                assert len(found) == 1, f"{len(found)} children match {command!r}"
                 return int(found[0])
             time.sleep(0.1)
-        raise AssertionError("no worker process under headrace dev")
+        raise AssertionError(f"no child matching {command!r} under headrace dev")
+
+    def worker_pid(self) -> int:
+        return self.child_pid("api.cli worker")
+
+    def temporal_pid(self) -> int:
+        return self.child_pid("temporal server start-dev")
+
+    def start_run(self, headers: dict[str, str], name: str, definition: dict[str, Any]) -> str:
+        """Create a workflow and start it without waiting; the execution id."""
+        workflow = self.api(
+            "POST", "/workflows", headers, json={"name": name, "definition": definition}
+        ).json()
+        started = self.api(
+            "POST", f"/workflows/{workflow['id']}/execute", headers, json={"async_mode": True}
+        ).json()
+        return str(started["execution_id"])
 
     def wait_for_status(
         self, execution_id: str, headers: dict[str, str], status: str, timeout: float = 30
@@ -112,3 +132,14 @@ class DevStack:
     def login(self) -> dict[str, str]:
         token = httpx.post(f"{self.url}/api/v1/auth/token", data=ADMIN).json()["access_token"]
         return {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.contextmanager
+def dev_stack_in(data_dir: Path) -> Iterator[DevStack]:
+    """A DevStack (not started) whose process group is killed at the end, whatever happened."""
+    stack = DevStack(data_dir)
+    try:
+        yield stack
+    finally:
+        if stack.process is not None and stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
