@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from secrets import token_hex
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -35,6 +36,7 @@ class DefinitionActivities:
             version=version.version,
             definition=definition,
             variables=workflow.variables or {},
+            secret_key=token_hex(16),
         )
 
     async def _find(

@@ -34,9 +34,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.network_guard import BlockedAddressError
+from activities.secrets import SecretResolver, redacted_error
 from api.encryption import Encryptor
 from db.models import Integration, Workflow
 from db.repositories.integrations import IntegrationRepository
+from temporal_workflows.expressions import redact_secrets
 from temporal_workflows.run_types import StepOutcome
 
 REQUEST_ID_HEADER: Final = "X-Headrace-Request-Id"
@@ -116,6 +118,7 @@ class N8nStepInput:
     poll: bool | None = None  # None: poll only when the webhook answers immediately
     poll_interval_seconds: float = 0.5
     poll_timeout_seconds: float = 300.0
+    secret_key: str = ""  # the run's key: which markers in the payload are secret references
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,36 @@ class _Call:
 class N8nActivities:
     """The ``n8n`` step's activity, around one shared HTTP client."""
 
-    def __init__(self, client: httpx.AsyncClient, integrations: IntegrationResolver) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        integrations: IntegrationResolver,
+        secrets: SecretResolver | None = None,
+    ) -> None:
         self._client = client
         self._integrations = integrations
+        self._secrets = secrets or SecretResolver(None)
 
     @activity.defn(name="run_n8n_step")
     async def run_n8n_step(self, request: dict[str, Any]) -> StepOutcome:
-        """Run the n8n workflow once and return its result as the step output."""
-        output = await self.run(N8nStepInput(**request))
+        """Run the n8n workflow once and return its result as the step output.
+
+        The payload's secret references are resolved just before the call; their values are
+        hidden from the output and from errors.
+        """
+        req = N8nStepInput(**request)
+        req.payload, hidden = await self._secrets.resolve(
+            req.payload,
+            key=req.secret_key,
+            workflow_id=req.workflow_id,
+            location=f"steps.{req.step_id}.with.payload",
+        )
+        try:
+            output = await self.run(req)
+        except ApplicationError as error:
+            raise redacted_error(error, hidden) from None
         attempt = activity.info().attempt if activity.in_activity() else 1
-        return StepOutcome(output=output, attempt=attempt)
+        return StepOutcome(output=redact_secrets(output, hidden), attempt=attempt)
 
     async def run(self, req: N8nStepInput) -> Any:
         target = await self._target(req)

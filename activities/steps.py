@@ -7,10 +7,10 @@ for plain steps (no ``foreach``/``until``), the ``step.started``/``step.complete
 also ``step.progress`` reporting (:mod:`activities.progress`) and secrets.
 
 Secrets: the workflow only ever holds markers for ``{{ secrets.<name> }}``. The wrapper
-replaces them with the values just before the call, and redacts the values (and their
-URL-, JSON- and basic-auth-encoded forms) from the output and from errors before anything
-is recorded or returned, so a value never reaches Temporal history, the database or the
-event stream.
+replaces those carrying the run's key with the values just before the call
+(:mod:`activities.secrets`), and redacts the values (and their URL-, JSON- and
+basic-auth-encoded forms) from the output and from errors before anything is recorded or
+returned, so a value never reaches Temporal history, the database or the event stream.
 
 Recording those two here rather than from the workflow saves a local-activity round trip per
 step (the workflow task would stay open while it runs). Recording never fails the step: when
@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from temporalio import activity
 from temporalio.common import RetryPolicy
@@ -37,21 +35,14 @@ from activities.connections import ConnectionRefused, ConnectionUnavailable
 from activities.events import EventRecorder
 from activities.http import HttpActivities, HttpRequestInput
 from activities.progress import ProgressReporter, reporting
-from temporal_workflows.expressions import (
-    UnknownSecretError,
-    redact_secrets,
-    resolve_secret_markers,
-)
+from activities.secrets import SecretResolver, redacted_error
+from temporal_workflows.expressions import redact_secrets
 from temporal_workflows.run_types import EventRecord, StepLifecycle, StepOutcome
-from temporal_workflows.secret_markers import substitute_secret_markers
 
 logger = logging.getLogger(__name__)
 
 # (workflow id, connection name, request) -> (the request made whole, credential values)
 ConnectionLookup = Callable[[str, str, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[str]]]]
-
-SecretLookup = Callable[[Collection[str]], Awaitable[dict[str, str]]]
-"""Gives the values of those of the named secrets that exist."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +57,12 @@ class StepActivities:
         self,
         http: HttpActivities,
         recorder: EventRecorder,
-        secrets: SecretLookup | None = None,
+        secrets: SecretResolver | None = None,
         connections: ConnectionLookup | None = None,
     ) -> None:
         self._http = http
         self._recorder = recorder
-        self._secrets = secrets
+        self._secrets = secrets or SecretResolver(None)
         self._connections = connections
 
     @activity.defn(name="run_http_step")
@@ -88,7 +79,7 @@ class StepActivities:
                 output = await self._http.request(HttpRequestInput(**request))
         except ApplicationError as error:
             await asyncio.shield(started)
-            error = _redacted_error(error, hidden)
+            error = redacted_error(error, hidden)
             await self._report_failure(call, error)
             raise _with_attempt(error) from None
         finally:
@@ -123,22 +114,16 @@ class StepActivities:
     async def _with_secrets(
         self, request: dict[str, Any], step_id: str
     ) -> tuple[dict[str, Any], list[str]]:
-        """The request with secret markers replaced, and every form of the values to hide."""
-        names = _secret_names(request)
-        if not names:
-            return request, []
-        if self._secrets is None:
-            raise ApplicationError(
-                "secrets are not available on this worker", type="SecretError", non_retryable=True
-            )
-        values = await self._secrets(names)
-        try:
-            resolved = resolve_secret_markers(
-                request, values.__getitem__, location=f"steps.{step_id}.with"
-            )
-        except UnknownSecretError as exc:
-            raise ApplicationError(str(exc), type="UnknownSecret", non_retryable=True) from None
-        return resolved, _secret_forms(list(values.values()), resolved.get("auth"))
+        """The request with the run's secret references replaced, and every form of the
+        values to hide."""
+        key = str(request.pop("secret_key", "") or "")
+        resolved, hidden = await self._secrets.resolve(
+            request,
+            key=key,
+            workflow_id=str(request.get("workflow_id")),
+            location=f"steps.{step_id}.with",
+        )
+        return resolved, hidden + _basic_auth_forms(hidden, resolved.get("auth"))
 
     async def _record_started(self, call: StepCall) -> bool:
         if not call.lifecycle.emit:
@@ -244,38 +229,11 @@ def _with_attempt(error: ApplicationError) -> ApplicationError:
     )
 
 
-def _secret_names(value: Any) -> set[str]:
-    """The names of the secrets whose markers occur in ``value``."""
-    names: set[str] = set()
-
-    def note(name: str) -> str:
-        names.add(name)
-        return ""
-
-    substitute_secret_markers(value, note)
-    return names
-
-
-def _secret_forms(values: list[str], auth: Any) -> list[str]:
-    """The values as a response may echo them: raw, URL-encoded, JSON-escaped, basic auth."""
-    forms = set(values)
-    for value in values:
-        forms.update({quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]})
-    if isinstance(auth, dict) and auth.get("type") == "basic":
-        pair = f"{auth.get('username', '')}:{auth.get('password', '')}"
-        if any(value in pair for value in values):
-            forms.add(base64.b64encode(pair.encode()).decode())
-    return [form for form in forms if form]
-
-
-def _redacted_error(error: ApplicationError, hidden: list[str]) -> ApplicationError:
-    """The same failure with secret values hidden from its message and details."""
-    if not hidden:
-        return error
-    return ApplicationError(
-        redact_secrets(error.message, hidden),
-        *redact_secrets(list(error.details), hidden),
-        type=error.type,
-        non_retryable=error.non_retryable,
-        next_retry_delay=error.next_retry_delay,
-    )
+def _basic_auth_forms(values: list[str], auth: Any) -> list[str]:
+    """A basic-auth header built from a secret, as a response may echo it."""
+    if not (values and isinstance(auth, dict) and auth.get("type") == "basic"):
+        return []
+    pair = f"{auth.get('username', '')}:{auth.get('password', '')}"
+    if not any(value in pair for value in values):
+        return []
+    return [base64.b64encode(pair.encode()).decode()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +47,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# U+0000 escaped in JSON text (and not a literal backslash followed by "u0000").
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_json(value: Any) -> str:
+    """JSON text for a JSON column: U+0000 and lone surrogates become U+FFFD.
+
+    PostgreSQL's jsonb refuses both, and they arrive in text nobody here controls (a webhook
+    body, a step's output). The database keeps the replacement character on every backend
+    alike; the run itself, in Temporal, keeps the original.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class Base(DeclarativeBase):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -227,6 +228,8 @@ class Secret(TimestampedModel):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(200), unique=True)
     value_encrypted: Mapped[str] = mapped_column(Text)
+    # Usable by every workflow's runs, not only its owner's; only an admin may set it.
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 track_execution_stats(Execution, execution_stats)

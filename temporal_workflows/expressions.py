@@ -320,6 +320,7 @@ def build_context(
     index: Any = _UNSET,
     output: Any = _UNSET,
     secrets: Mapping[str, str] | None = None,
+    secret_key: str = "",
 ) -> dict[str, Any]:
     """The names templates see.
 
@@ -334,6 +335,8 @@ def build_context(
         output: The last attempt's output, inside ``until``.
         secrets: Real secret values (activity side only). Without them ``secrets.<name>``
             evaluates to a marker, resolved later by :func:`resolve_secret_markers`.
+        secret_key: The run's key, written into its markers (see
+            :mod:`temporal_workflows.secret_markers`).
     """
     context: dict[str, Any] = {
         "input": input,
@@ -344,7 +347,7 @@ def build_context(
         },
         "execution": {"id": execution_id},
         "workflow": {"id": workflow_id},
-        "secrets": SecretReferences() if secrets is None else secrets,
+        "secrets": SecretReferences(secret_key) if secrets is None else secrets,
     }
     for name, value in (("item", item), ("index", index), ("output", output)):
         if value is not _UNSET:
@@ -352,11 +355,14 @@ def build_context(
     return context
 
 
-def resolve_secret_markers(value: Any, lookup: Callable[[str], str], *, location: str = "") -> Any:
-    """Replace the secret markers inside ``value`` with the secrets' values (activity side).
+def resolve_secret_markers(
+    value: Any, key: str, lookup: Callable[[str], str], *, location: str = ""
+) -> Any:
+    """Replace the run's secret markers inside ``value`` with the secrets' values (activity side).
 
     Args:
         value: An evaluated JSON-like value (dicts, lists, strings).
+        key: The run's key: only markers carrying it are references.
         lookup: Gives a secret's value by name; raises ``KeyError`` if there is none.
         location: Where ``value`` comes from, for the error message.
 
@@ -365,7 +371,7 @@ def resolve_secret_markers(value: Any, lookup: Callable[[str], str], *, location
             that does not exist.
     """
     try:
-        return substitute_secret_markers(value, lookup)
+        return substitute_secret_markers(value, key, lookup)
     except KeyError as exc:
         name = exc.args[0] if exc.args else "?"
         raise UnknownSecretError(

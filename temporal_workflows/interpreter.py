@@ -212,6 +212,7 @@ class HeadraceRun(StepRunners):
             steps=steps,
             execution_id=self._run.context_execution_id or self._run.execution_id,
             workflow_id=self._run.workflow_id,
+            secret_key=self._run.secret_key,
             **extra,
         )
 
@@ -453,6 +454,7 @@ class HeadraceRun(StepRunners):
                 foreach_items=items[start : start + size],
                 index_offset=start,
                 context_steps=upstream,
+                secret_key=self._run.secret_key,
             )
             result = await self._run_child(
                 chunk, f"{step.id}: items from {start}", "ForeachChunkFailed"
@@ -562,6 +564,7 @@ class HeadraceRun(StepRunners):
                 context_steps=upstream,
                 until_segment=segment,
                 context_execution_id=context["execution"]["id"],
+                secret_key=self._run.secret_key,
             )
             summary = f"{step.id}: tries {done + 1}-{done + segment.tries}"
             result = await self._run_child(run, summary, "UntilSegmentFailed")

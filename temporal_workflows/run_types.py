@@ -65,6 +65,10 @@ class RunInput(_Model):
     # (the parent's, so every try sees the context the inline loop would).
     until_segment: UntilSegment | None = None
     context_execution_id: str | None = None
+    # Random per run, drawn where randomness may be (the API, an activity): it marks the
+    # run's genuine secret references (temporal_workflows/secret_markers.py). Chunk and
+    # segment children share their run's; empty on runs started before it existed.
+    secret_key: str = ""
 
 
 class StepState(_Model):
@@ -139,6 +143,7 @@ class ChildDefinition(_Model):
     version: int
     definition: WorkflowDefinition
     variables: dict[str, Any] = Field(default_factory=dict)
+    secret_key: str = ""  # a fresh one for the run about to start (RunInput.secret_key)
 
 
 class EventDelivery(_Model):

@@ -76,6 +76,7 @@ class HeadraceScheduledRun:
             trigger_type="schedule",
             trigger_id=request.trigger_id,
             created_by=request.created_by,
+            secret_key=child.secret_key,
         )
         try:
             result: RunResult = await workflow.execute_child_workflow(

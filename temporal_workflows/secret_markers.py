@@ -1,13 +1,18 @@
 """Secret markers: how ``secrets.<name>`` crosses the workflow without its value.
 
 Inside the workflow, ``{{ secrets.token }}`` evaluates to a marker string
-``SECRET_MARKER_PREFIX + "token" + SECRET_MARKER_SUFFIX``; ``"Bearer {{ secrets.token }}"``
-becomes ``"Bearer <marker>"``. Only markers travel through Temporal history, the database and
-events. The activity that needs the value calls :func:`resolve_secret_markers` just before
-use, and :func:`redact_secrets` before anything it returns or logs.
+``SECRET_MARKER_PREFIX + key + ":token" + SECRET_MARKER_SUFFIX``, and
+``"Bearer {{ secrets.token }}"`` becomes ``"Bearer <marker>"``. Only markers travel through
+Temporal history, the database and events. The activity that needs the value calls
+:func:`substitute_secret_markers` just before use, and :func:`redact_secrets` before anything
+it returns or logs.
 
-The markers start and end with NUL, which JSON text from users practically never holds, so
-a marker cannot be forged by accident and is easy to spot.
+Why a key: a marker is text, and text also arrives from webhook callers, run inputs, step
+outputs and expressions. Each run draws a random ``key`` inside the workflow (so it is the same
+on replay) and hands it to its activities beside the data, never inside it. An activity turns
+into a secret only the markers that carry its run's key; anything else that merely looks like
+a marker stays plain text. Data cannot know the key: templates never see it, outputs and
+events have every marker-shaped text redacted, and it differs from run to run.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ __all__ = [
     "SECRET_MARKER_SUFFIX",
     "SecretReferences",
     "contains_secret_markers",
+    "keyed_secret_names",
     "redact_secrets",
     "secret_marker",
     "substitute_secret_markers",
@@ -29,27 +35,37 @@ __all__ = [
 SECRET_MARKER_PREFIX = "\u0000headrace-secret:"
 SECRET_MARKER_SUFFIX = "\u0000"
 REDACTED = "***"
-_MARKER = re.compile(
-    re.escape(SECRET_MARKER_PREFIX) + r"([^\u0000]+)" + re.escape(SECRET_MARKER_SUFFIX)
+# Anything marker-shaped, keyed or not, genuine or forged: what redaction hides.
+_ANY_MARKER = re.compile(
+    re.escape(SECRET_MARKER_PREFIX) + r"[^\u0000]+" + re.escape(SECRET_MARKER_SUFFIX)
+)
+# A marker as a run writes it: its key, then the secret's name.
+_KEYED_MARKER = re.compile(
+    re.escape(SECRET_MARKER_PREFIX)
+    + r"([0-9a-f]{16,64}):([A-Za-z_][A-Za-z0-9_]*)"
+    + re.escape(SECRET_MARKER_SUFFIX)
 )
 
 
-def secret_marker(name: str) -> str:
-    """The marker standing for the secret ``name``."""
-    return f"{SECRET_MARKER_PREFIX}{name}{SECRET_MARKER_SUFFIX}"
+def secret_marker(name: str, key: str) -> str:
+    """The marker standing for the secret ``name`` in the run whose key is ``key``."""
+    return f"{SECRET_MARKER_PREFIX}{key}:{name}{SECRET_MARKER_SUFFIX}"
 
 
 class SecretReferences(Mapping[str, str]):
     """The ``secrets`` name on the workflow side: every key gives that secret's marker.
 
     It does not know which secrets exist (that is only checked in the activity), and it
-    lists nothing, so ``{{ secrets }}`` reveals no names.
+    lists nothing, so ``{{ secrets }}`` reveals no names. Its ``repr`` hides the run's key.
     """
 
+    def __init__(self, key: str) -> None:
+        self._key = key
+
     def __getitem__(self, name: str) -> str:
-        if not isinstance(name, str) or not name or "\u0000" in name:
+        if not isinstance(name, str) or not name.isidentifier():
             raise KeyError(name)
-        return secret_marker(name)
+        return secret_marker(name, self._key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(())
@@ -62,7 +78,7 @@ class SecretReferences(Mapping[str, str]):
 
 
 def contains_secret_markers(value: Any) -> bool:
-    """Tell whether any string inside ``value`` (dict keys included) holds a marker."""
+    """Tell whether any string inside ``value`` (dict keys included) looks like a marker."""
     if isinstance(value, str):
         return SECRET_MARKER_PREFIX in value
     if isinstance(value, Mapping):
@@ -75,36 +91,50 @@ def contains_secret_markers(value: Any) -> bool:
     return False
 
 
-def substitute_secret_markers(value: Any, lookup: Callable[[str], str]) -> Any:
-    """Replace every marker inside ``value`` with ``lookup(name)``; a copy is returned.
+def substitute_secret_markers(value: Any, key: str, lookup: Callable[[str], str]) -> Any:
+    """Replace every marker of the run keyed ``key`` with ``lookup(name)``; a copy is returned.
+
+    Marker-shaped text with another key, or none, is left as it is: it is data, not a
+    reference. An empty ``key`` substitutes nothing.
 
     Args:
         value: JSON-like data (dicts, lists, strings); dict keys are substituted too.
+        key: The run's key, given to the activity beside ``value``.
         lookup: Gives a secret's value; raises ``KeyError`` for an unknown name.
 
     Raises:
         KeyError: From ``lookup``, for a secret that does not exist.
     """
-    if isinstance(value, str):
-        if SECRET_MARKER_PREFIX not in value:
-            return value
-        return _MARKER.sub(lambda match: lookup(match.group(1)), value)
-    if isinstance(value, Mapping):
-        return {
-            substitute_secret_markers(key, lookup): substitute_secret_markers(item, lookup)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [substitute_secret_markers(item, lookup) for item in value]
-    return value
+    if not key:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        return lookup(match.group(2)) if match.group(1) == key else match.group(0)
+
+    def substitute(text: str) -> str:
+        return _KEYED_MARKER.sub(replace, text) if SECRET_MARKER_PREFIX in text else text
+
+    return _map_strings(value, substitute)
+
+
+def keyed_secret_names(value: Any, key: str) -> set[str]:
+    """The names of the secrets whose markers, keyed ``key``, occur in ``value``."""
+    names: set[str] = set()
+
+    def note(name: str) -> str:
+        names.add(name)
+        return ""
+
+    substitute_secret_markers(value, key, note)
+    return names
 
 
 def redact_secrets(value: Any, secret_values: Iterable[str]) -> Any:
     """Replace every occurrence of a secret's value in the strings of ``value`` with ``***``.
 
-    Markers are redacted as well, so neither a value nor the name of a secret leaks into
-    logs by accident. Longer values are replaced first, so a secret containing another is
-    hidden whole.
+    Marker-shaped text is redacted as well, so neither a value, the name of a secret nor a
+    run's key leaks into logs by accident. Longer values are replaced first, so a secret
+    containing another is hidden whole.
 
     Args:
         value: JSON-like data (dicts, lists, strings); a copy is returned.
@@ -112,15 +142,20 @@ def redact_secrets(value: Any, secret_values: Iterable[str]) -> Any:
     """
     needles = sorted({v for v in secret_values if isinstance(v, str) and v}, key=len, reverse=True)
     pattern = re.compile("|".join(re.escape(n) for n in needles)) if needles else None
-    return _redact(value, pattern)
+
+    def redact(text: str) -> str:
+        text = _ANY_MARKER.sub(REDACTED, text) if SECRET_MARKER_PREFIX in text else text
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
+    return _map_strings(value, redact)
 
 
-def _redact(value: Any, pattern: re.Pattern[str] | None) -> Any:
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` with ``change`` applied to every string in it, dict keys included."""
     if isinstance(value, str):
-        value = _MARKER.sub(REDACTED, value) if SECRET_MARKER_PREFIX in value else value
-        return pattern.sub(REDACTED, value) if pattern is not None else value
+        return change(value)
     if isinstance(value, Mapping):
-        return {_redact(key, pattern): _redact(item, pattern) for key, item in value.items()}
+        return {_map_strings(k, change): _map_strings(v, change) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact(item, pattern) for item in value]
+        return [_map_strings(item, change) for item in value]
     return value

@@ -132,6 +132,7 @@ class StepRunners:
             "integration": params.get("integration"),
             "method": str(params.get("method", "POST")).upper(),
             "payload": params.get("payload"),
+            "secret_key": self._run.secret_key,
         }
         return await self._step_activity(step, "run_n8n_step", request)
 
@@ -150,13 +151,12 @@ class StepRunners:
             "expect_status": params.get("expect_status") or [],
             "follow_redirects": params.get("follow_redirects", True),
             "lifecycle": {"emit": self._records_own_lifecycle(step), "step_type": step.type},
+            # Whose secrets and connections the step may use; which markers are references.
+            "workflow_id": self._run.workflow_id,
+            "secret_key": self._run.secret_key,
         }
         if params.get("connection"):
-            request.update(
-                connection=params["connection"],
-                path=params.get("path"),
-                workflow_id=self._run.workflow_id,
-            )
+            request.update(connection=params["connection"], path=params.get("path"))
         return await self._step_activity(step, "run_http_step", request)
 
     async def _step_storage(self, step: StepDefinition, params: dict[str, Any]) -> Any:
@@ -194,6 +194,7 @@ class StepRunners:
             trigger_type="workflow",
             created_by=self._run.created_by,
             parent_execution_id=self._run.execution_id,
+            secret_key=child.secret_key or self._run.secret_key,
         )
         try:
             result: RunResult = await workflow.execute_child_workflow(

@@ -20,7 +20,8 @@ from activities.http import HttpActivities
 from activities.n8n import DbIntegrationResolver, N8nActivities
 from activities.network_guard import build_http_client
 from activities.progress import report_http_bytes
-from activities.steps import SecretLookup, StepActivities
+from activities.secrets import SecretLookup, SecretResolver
+from activities.steps import StepActivities
 from activities.storage import StorageActivities
 from api.encryption import Encryptor
 from api.events import EventSink, build_event_bus
@@ -127,7 +128,8 @@ def build_worker(
     connections = ConnectionApplier(
         DbConnectionResolver(resources.sessions, encryptor), resources.http_client
     )
-    steps = StepActivities(http, recorder, resources.secrets, connections)
+    secrets = SecretResolver(resources.secrets)
+    steps = StepActivities(http, recorder, secrets, connections)
     return Worker(
         client,
         task_queue=task_queue,
@@ -136,7 +138,7 @@ def build_worker(
             EventActivities(recorder).record_events,
             steps.run_http_step,
             StorageActivities(resources.store).run_storage_step,
-            N8nActivities(resources.http_client, integrations).run_n8n_step,
+            N8nActivities(resources.http_client, integrations, secrets).run_n8n_step,
             DefinitionActivities(resources.sessions).load_child_definition,
         ],
         workflow_runner=workflow_runner(),

@@ -10,6 +10,7 @@ from api.schemas.secrets import (
     SecretCreate,
     SecretList,
     SecretPublic,
+    SecretSharing,
     SecretUpdate,
 )
 from api.services import secrets
@@ -30,8 +31,9 @@ async def create_secret(
 
 @router.get("", response_model=SecretList)
 async def list_secrets(user: DeveloperUser, session: SessionDep) -> SecretList:
-    """Every secret's name, owner and timestamps (never values)."""
-    rows = await secrets.list_secrets(session)
+    """The secrets the caller's workflows may use (every one for an admin): name, owner,
+    whether shared, timestamps (never values)."""
+    rows = await secrets.list_secrets(session, user)
     return SecretList(data=[SecretPublic.model_validate(r) for r in rows], count=len(rows))
 
 
@@ -41,6 +43,15 @@ async def replace_secret(
 ) -> SecretPublic:
     """Replace a secret's value (its creator or an admin)."""
     secret = await secrets.replace_secret(session, ctx.encryptor, user, name, body)
+    return SecretPublic.model_validate(secret)
+
+
+@router.patch("/{name}", response_model=SecretPublic)
+async def share_secret(
+    name: SecretName, body: SecretSharing, user: DeveloperUser, session: SessionDep
+) -> SecretPublic:
+    """Share a secret with every workflow's runs, or stop sharing it (admins only)."""
+    secret = await secrets.share_secret(session, user, name, body.shared)
     return SecretPublic.model_validate(secret)
 
 

@@ -23,6 +23,11 @@ class SecretCreate(RequestModel):
     value: str = Field(
         min_length=1, max_length=MAX_SECRET_BYTES, description="Stored encrypted; never shown."
     )
+    shared: bool = Field(
+        False,
+        description="Usable by every workflow's runs, not only its owner's. Only an admin may "
+        "share a secret.",
+    )
 
 
 class SecretUpdate(RequestModel):
@@ -31,11 +36,16 @@ class SecretUpdate(RequestModel):
     )
 
 
+class SecretSharing(RequestModel):
+    shared: bool = Field(description="Whether every workflow's runs may use it (admins only).")
+
+
 class SecretPublic(PublicModel):
     """A secret as the API shows it: never its value."""
 
     name: str
     owner_id: uuid.UUID | None
+    shared: bool
     created_at: datetime
     updated_at: datetime
 

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from secrets import token_hex
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,6 +132,7 @@ async def start_execution(
         created_by=str(user.id),
         reused_outputs=redrive.reused_outputs if redrive else {},
         retry_of=str(redrive.retry_of) if redrive else None,
+        secret_key=token_hex(16),
     )
     await _start_run(session, client, settings, execution, run)
     return execution

@@ -2,15 +2,21 @@
 
 Who may do what (names are global to the installation):
 
-- admins and developers create secrets and list every secret's name and owner;
+- admins and developers create secrets; a developer lists its own and the shared ones, an
+  admin every one (names and owners, never values);
 - only the secret's creator or an admin replaces or deletes it (others get 403);
-- ``user`` accounts cannot manage or list secrets (their runs still use them);
+- only an admin shares a secret (``shared``), which lets every workflow's runs use it;
+- a run uses a secret only if the workflow's owner created it, it is shared, or the owner is
+  an admin (:class:`SecretVault`); anything else reads as "no such secret";
+- ``user`` accounts cannot manage or list secrets (their runs still use the workflow
+  owner's);
 - nobody reads a value back through the API: only the worker decrypts, inside the activity
-  that needs it (:class:`SecretVault`).
+  that needs it.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +26,7 @@ from api.encryption import Encryptor
 from api.errors import Conflict, PermissionDenied, not_found
 from api.schemas.secrets import SecretCreate, SecretUpdate
 from api.services.access import is_admin
-from db.models import Secret, User
+from db.models import Secret, User, Workflow
 from db.repositories.secrets import SecretRepository
 
 
@@ -28,10 +34,17 @@ async def create_secret(
     session: AsyncSession, encryptor: Encryptor, user: User, data: SecretCreate
 ) -> Secret:
     """Store a new secret; 409 if the name is taken."""
+    if data.shared and not is_admin(user):
+        raise PermissionDenied(detail="Only an admin may share a secret")
     repository = SecretRepository(session)
     if await repository.get(data.name) is not None:
         raise _taken(data.name)
-    secret = Secret(owner_id=user.id, name=data.name, value_encrypted=encryptor.encrypt(data.value))
+    secret = Secret(
+        owner_id=user.id,
+        name=data.name,
+        value_encrypted=encryptor.encrypt(data.value),
+        shared=data.shared,
+    )
     try:
         await repository.add(secret)
         await session.commit()
@@ -41,8 +54,20 @@ async def create_secret(
     return secret
 
 
-async def list_secrets(session: AsyncSession) -> Sequence[Secret]:
-    return await SecretRepository(session).all()
+async def list_secrets(session: AsyncSession, user: User) -> Sequence[Secret]:
+    """The secrets ``user`` may use: every one for an admin, else its own and shared ones."""
+    return await SecretRepository(session).usable_by(None if is_admin(user) else user.id)
+
+
+async def share_secret(session: AsyncSession, user: User, name: str, shared: bool) -> Secret:
+    """Share a secret with every workflow, or stop sharing it (admins only)."""
+    if not is_admin(user):
+        raise PermissionDenied(detail="Only an admin may share a secret")
+    secret = await _manageable(session, user, name)
+    secret.shared = shared
+    await session.commit()
+    await session.refresh(secret)
+    return secret
 
 
 async def replace_secret(
@@ -83,10 +108,24 @@ class SecretVault:
         self._sessions = sessions
         self._encryptor = encryptor
 
-    async def values(self, names: Collection[str]) -> dict[str, str]:
-        """The decrypted values of those of ``names`` that exist."""
+    async def values(self, workflow_id: str, names: Collection[str]) -> dict[str, str]:
+        """The decrypted values of those of ``names`` that the runs of ``workflow_id`` may use:
+        its owner's own secrets and the shared ones (every secret, for an admin's workflow)."""
         if not names:
             return {}
         async with self._sessions() as session:
-            rows = await SecretRepository(session).by_names(names)
+            owner = await _workflow_owner(session, workflow_id)
+            if owner is None:
+                return {}
+            rows = await SecretRepository(session).by_names(
+                names, usable_by=None if is_admin(owner) else owner.id
+            )
         return {row.name: self._encryptor.decrypt(row.value_encrypted) for row in rows}
+
+
+async def _workflow_owner(session: AsyncSession, workflow_id: str) -> User | None:
+    try:
+        workflow = await session.get(Workflow, uuid.UUID(workflow_id))
+    except ValueError:
+        return None
+    return await session.get(User, workflow.owner_id) if workflow is not None else None

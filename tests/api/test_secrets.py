@@ -14,8 +14,9 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from api.encryption import Encryptor
-from db.models import Execution, ExecutionLog, Secret
+from db.models import Secret
 from tests.conftest import SECRET_KEY, UserFactory
+from tests.security.leaks import kept_records
 from tests.support.target_server import TargetServer, running_target_server
 from tests.workflows.conftest import Runner
 
@@ -45,7 +46,13 @@ class TestSecretsApi:
         assert listed.status_code == 200
         assert name in [s["name"] for s in listed.json()["data"]]
         assert value not in listed.text and value not in created.text
-        assert set(listed.json()["data"][0]) == {"name", "owner_id", "created_at", "updated_at"}
+        assert set(listed.json()["data"][0]) == {
+            "name",
+            "owner_id",
+            "shared",
+            "created_at",
+            "updated_at",
+        }
 
     async def test_values_are_encrypted_at_rest_with_the_key_from_the_secret_key(
         self, client: httpx.AsyncClient, app: FastAPI, admin_headers: dict[str, str]
@@ -173,30 +180,7 @@ class TestSecretsNeverLeak:
         assert target.calls[value] == 1  # the target got the real value
         assert steps["broken"]["status"] == "failed" and "***" in steps["broken"]["error"]
 
-        kept = {
-            "execution": json.dumps(run),
-            "logs": (
-                await client.get(
-                    f"/api/v1/executions/{execution_id}/logs?limit=1000", headers=developer
-                )
-            ).text,
-            "events": (
-                await client.get(f"/api/v1/executions/{execution_id}/events", headers=developer)
-            ).text,
-            "history": (
-                await temporal_env.client.get_workflow_handle(execution_id).fetch_history()
-            ).to_json(),
-        }
-        async with app.state.ctx.sessions() as session:
-            row = await session.get(Execution, uuid.UUID(execution_id))
-            assert row is not None
-            logs = (
-                await session.scalars(
-                    select(ExecutionLog).where(ExecutionLog.execution_id == row.id)
-                )
-            ).all()
-            kept["execution row"] = repr([row.output_data, row.steps, row.error_message])
-            kept["log rows"] = repr([(log.message, log.data) for log in logs])
+        kept = await kept_records(client, app, temporal_env.client, developer, execution_id)
         assert "step.retrying" in kept["events"]
         for where, text in kept.items():
             assert value not in text, f"the secret's value is in the {where}"

@@ -21,6 +21,8 @@ from starlette.routing import Route
 class TargetServer:
     base_url: str
     calls: Counter[str] = field(default_factory=Counter)
+    # Every request /echo received, as text (query, headers and body): what left Headrace.
+    received: list[str] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -52,6 +54,9 @@ def _app(server: TargetServer) -> Starlette:
     async def echo(request: Request) -> Response:
         server.calls[request.url.path] += 1
         body = await request.body()
+        server.received.append(
+            f"{request.url}\n{dict(request.headers)}\n{body.decode(errors='replace')}"
+        )
         return JSONResponse(
             {
                 "method": request.method,

@@ -29,6 +29,9 @@ from temporal_workflows.sandbox import ENVIRONMENT
 from temporal_workflows.template_analysis import _analyse_tree, _quick_analysis
 
 
+RUN_KEY = "0123456789abcdef0123456789abcdef"
+
+
 @pytest.fixture
 def context() -> dict[str, Any]:
     return build_context(
@@ -52,6 +55,7 @@ def context() -> dict[str, Any]:
         },
         execution_id="exec-1",
         workflow_id="wf-1",
+        secret_key=RUN_KEY,
     )
 
 
@@ -426,13 +430,30 @@ class TestReferences:
 
 
 class TestSecretMarkers:
-    def test_secret_becomes_a_marker_on_the_workflow_side(self, context: dict[str, Any]) -> None:
-        marker = f"{SECRET_MARKER_PREFIX}token{SECRET_MARKER_SUFFIX}"
+    def test_secret_becomes_a_marker_with_the_runs_key(self, context: dict[str, Any]) -> None:
+        marker = f"{SECRET_MARKER_PREFIX}{RUN_KEY}:token{SECRET_MARKER_SUFFIX}"
         assert run("{{ secrets.token }}", context) == marker
         assert run("Bearer {{ secrets.token }}", context) == f"Bearer {marker}"
-        assert run("{{ secrets['api-key'] }}", context) == (
-            f"{SECRET_MARKER_PREFIX}api-key{SECRET_MARKER_SUFFIX}"
+        assert run("{{ secrets['api_key'] }}", context) == (
+            f"{SECRET_MARKER_PREFIX}{RUN_KEY}:api_key{SECRET_MARKER_SUFFIX}"
         )
+
+    def test_a_name_that_no_secret_can_have_is_missing(self, context: dict[str, Any]) -> None:
+        with pytest.raises(ExpressionError):
+            run("{{ secrets['api-key'] }}", context)
+
+    def test_only_markers_with_the_runs_key_are_references(self, context: dict[str, Any]) -> None:
+        genuine = run("{{ secrets.token }}", context)
+        forged = [
+            f"{SECRET_MARKER_PREFIX}token{SECRET_MARKER_SUFFIX}",  # the unkeyed form
+            f"{SECRET_MARKER_PREFIX}{'f' * 32}:token{SECRET_MARKER_SUFFIX}",  # a guessed key
+        ]
+        value = {"real": genuine, "forged": forged}
+        assert resolve_secret_markers(value, RUN_KEY, {"token": "s3cr3t"}.__getitem__) == {
+            "real": "s3cr3t",
+            "forged": forged,
+        }
+        assert resolve_secret_markers(value, "", {"token": "s3cr3t"}.__getitem__) == value
 
     def test_secrets_lists_nothing(self, context: dict[str, Any]) -> None:
         assert run("{{ secrets }}", context) == {}
@@ -443,7 +464,7 @@ class TestSecretMarkers:
         )
         assert contains_secret_markers(evaluated)
         assert "s3cr3t" not in repr(evaluated)
-        resolved = resolve_secret_markers(evaluated, {"token": "s3cr3t"}.__getitem__)
+        resolved = resolve_secret_markers(evaluated, RUN_KEY, {"token": "s3cr3t"}.__getitem__)
         assert resolved == {"headers": {"Authorization": "Bearer s3cr3t"}, "n": 1}
         assert not contains_secret_markers(resolved)
         assert redact_secrets(resolved, ["s3cr3t"]) == {
@@ -455,7 +476,9 @@ class TestSecretMarkers:
         evaluated = run("{{ secrets.nope }}", context)
         with pytest.raises(UnknownSecretError) as caught:
             no_secrets: dict[str, str] = {}
-            resolve_secret_markers(evaluated, no_secrets.__getitem__, location="steps.a.with")
+            resolve_secret_markers(
+                evaluated, RUN_KEY, no_secrets.__getitem__, location="steps.a.with"
+            )
         assert isinstance(caught.value, KeyError)
         assert isinstance(caught.value, ExpressionError)
         assert str(caught.value) == (
