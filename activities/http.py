@@ -16,6 +16,11 @@ of the user's definition. What it raises tells Temporal whether a retry can help
 A status listed in ``expect_status`` is a success whatever it is. Messages name the
 method and the URL without its query string, fragment or user info (they may carry
 secrets), and never include header values.
+
+Redirects are followed hop by hop (``follow_redirects``). httpx drops ``Authorization`` when
+a hop leaves the origin; a step's own headers (an API key in ``X-Api-Key``, a connection's
+header) would still go along, so on a hop to another origin every header the step or its
+connection set is dropped too, except the harmless ones in :data:`KEPT_ACROSS_ORIGINS`.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ _ERROR_BODY_BYTES: Final = 2048
 _PROGRESS_EVERY_BYTES: Final = 1024 * 1024
 _METHOD: Final = re.compile(r"[A-Z]+")
 _RETRYABLE_CLIENT_STATUSES: Final = frozenset({408, 429})
+KEPT_ACROSS_ORIGINS: Final = frozenset({"accept", "accept-language", "content-type"})
 
 ProgressCallback = Callable[[int], Awaitable[None]]
 
@@ -111,9 +117,7 @@ class HttpActivities:
         request = _build_request(self._client, req, target)
         auth = _basic_auth(req.auth)
         try:
-            response = await self._client.send(
-                request, stream=True, follow_redirects=req.follow_redirects, auth=auth
-            )
+            response = await self._send(request, req, auth)
             try:
                 return await self._handle_response(response, req, target)
             finally:
@@ -122,6 +126,26 @@ class HttpActivities:
             raise _error(f"{target} refused: {exc}", "HttpBlockedAddress", retryable=False) from exc
         except httpx.HTTPError as exc:
             raise _transport_error(exc, target) from exc
+
+    async def _send(
+        self, request: httpx.Request, req: HttpRequestInput, auth: httpx.BasicAuth | None
+    ) -> httpx.Response:
+        """Send ``request``, then follow its redirects (when asked) hop by hop."""
+        origin = _origin(request.url)
+        step_headers = {name.lower() for name in req.headers} - KEPT_ACROSS_ORIGINS
+        response = await self._client.send(request, stream=True, auth=auth)
+        hops = 0
+        while req.follow_redirects and response.next_request is not None:
+            following = response.next_request
+            await response.aclose()
+            hops += 1
+            if hops > self._client.max_redirects:
+                raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            if _origin(following.url) != origin:
+                for name in step_headers:
+                    following.headers.pop(name, None)
+            response = await self._client.send(following, stream=True)
+        return response
 
     async def _handle_response(
         self, response: httpx.Response, req: HttpRequestInput, target: str
@@ -242,6 +266,10 @@ def _basic_auth(auth: dict[str, str] | None) -> httpx.BasicAuth | None:
     if auth is None or auth.get("type") != "basic":
         return None
     return httpx.BasicAuth(auth["username"], auth["password"])
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def _describe(method: str, url: str) -> str:

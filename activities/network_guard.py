@@ -166,6 +166,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         is_allowed: AddressPolicy = is_public_address,
         resolve: Resolver = resolve_host,
         inner: httpcore.AsyncNetworkBackend | None = None,
+        local_ports_refused: frozenset[int] = frozenset(),
     ) -> None:
         """Build the backend.
 
@@ -173,7 +174,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             is_allowed: Policy deciding whether an address may be contacted.
             resolve: Turns ``(host, port)`` into IP address strings; tests inject fakes.
             inner: The backend that opens the sockets.
+            local_ports_refused: Ports refused on every non-public address even when the
+                policy allows it: Headrace's own services when private networks are allowed.
         """
+        self._local_ports_refused = local_ports_refused
         self._is_allowed = is_allowed
         self._resolve = resolve
         self._inner = inner if inner is not None else httpcore.AnyIOBackend()
@@ -235,8 +239,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             # Refuse when ANY address is blocked: a name that mixes public and private
             # records is either misconfigured or an attack, and both deserve a refusal.
-            if not self._is_allowed(ipaddress.ip_address(address)):
+            ip = ipaddress.ip_address(address)
+            if not self._is_allowed(ip):
                 raise BlockedAddressError(f"{host} resolves to {address}, which is not allowed")
+            if port in self._local_ports_refused and not is_public_address(ip):
+                raise BlockedAddressError(
+                    f"{host}:{port} is a port of Headrace's own services "
+                    "(HEADRACE_ALLOW_HEADRACE_PORTS allows it)"
+                )
         return addresses
 
 
@@ -297,7 +307,12 @@ def build_guarded_client(
     )
 
 
-def build_http_client(*, allow_private_networks: bool, timeout: float = 30.0) -> httpx.AsyncClient:
+def build_http_client(
+    *,
+    allow_private_networks: bool,
+    timeout: float = 30.0,
+    local_ports_refused: frozenset[int] = frozenset(),
+) -> httpx.AsyncClient:
     """Build the client the ``http`` step uses.
 
     Args:
@@ -305,9 +320,13 @@ def build_http_client(*, allow_private_networks: bool, timeout: float = 30.0) ->
             production default), loopback, private, link-local, metadata and other
             non-public addresses are refused after DNS resolution, on every redirect hop.
         timeout: Default timeout in seconds for connect, read, write and pool waits.
+        local_ports_refused: Ports refused on non-public addresses all the same
+            (``Settings.headrace_ports``): what private networks allow is other services,
+            not Headrace's own API, Temporal frontend or Web UI.
 
     Returns:
         A client; the caller closes it (``await client.aclose()``).
     """
     policy = allow_all_addresses if allow_private_networks else is_public_address
-    return build_guarded_client(GuardedBackend(is_allowed=policy), timeout=timeout)
+    backend = GuardedBackend(is_allowed=policy, local_ports_refused=local_ports_refused)
+    return build_guarded_client(backend, timeout=timeout)

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Let `http` steps reach loopback/private addresses "
         "(default: true in dev, false in production).",
     )
+    allow_headrace_ports: bool = Field(
+        False,
+        description="With private networks allowed, also let `http` steps reach Headrace's own "
+        "ports on local addresses: the API, the Temporal frontend and Web UI, the metrics "
+        "endpoints (refused by default: the Web UI can terminate any run).",
+    )
 
     # --- limits -----------------------------------------------------------------------
     sync_wait: float = Field(30.0, description="Seconds a synchronous execute waits.")
@@ -139,6 +145,19 @@ class Settings(BaseSettings):
         if self.allow_private_networks is not None:
             return self.allow_private_networks
         return self.environment != "production"
+
+    @property
+    def headrace_ports(self) -> frozenset[int]:
+        """The ports of Headrace's own services, which steps may not call on local addresses
+        unless ``allow_headrace_ports`` says so."""
+        if self.allow_headrace_ports:
+            return frozenset()
+        ports = {self.port, self.temporal_ui_port}
+        ports |= {p for p in (self.worker_metrics_port, self.temporal_metrics_port) if p}
+        _, _, temporal_port = self.temporal_address.rpartition(":")
+        if temporal_port.isdigit():
+            ports.add(int(temporal_port))
+        return frozenset(ports)
 
     @property
     def effective_log_format(self) -> str:

@@ -92,7 +92,10 @@ async def worker_resources(
     (readers then poll the database).
     """
     engine = create_engine(settings.effective_database_url, serialize_writes=True)
-    http_client = build_http_client(allow_private_networks=settings.private_networks_allowed)
+    http_client = build_http_client(
+        allow_private_networks=settings.private_networks_allowed,
+        local_ports_refused=settings.headrace_ports,
+    )
     sessions = create_session_factory(engine)
     own_bus = build_event_bus(settings) if bus is None and settings.redis_url else None
     publisher = bus or own_bus

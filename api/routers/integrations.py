@@ -30,6 +30,7 @@ async def get_upstream_client(ctx: ContextDep) -> AsyncIterator[httpx.AsyncClien
     client = build_http_client(
         allow_private_networks=ctx.settings.private_networks_allowed,
         timeout=UPSTREAM_TIMEOUT_SECONDS,
+        local_ports_refused=ctx.settings.headrace_ports,
     )
     async with client:
         yield client

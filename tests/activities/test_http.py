@@ -344,6 +344,27 @@ class TestRedirects:
         err = await run_failing(env, acts, http_input(url))
         assert (err.type, err.non_retryable) == ("HttpInvalidRequest", True)
 
+    async def test_a_hop_to_another_origin_drops_the_steps_own_headers(
+        self, env: ActivityEnvironment, acts: HttpActivities, http_server: LoopbackServer
+    ) -> None:
+        """An API key in a custom header must not follow a redirect to another host (here
+        localhost vs 127.0.0.1: another origin); harmless headers do."""
+        elsewhere = f"http://localhost:{http_server.port}/echo"
+        url = http_server.url(f"/redirect?to={elsewhere}")
+        headers = {"X-Api-Key": "KEYSECRET", "Accept": "application/json"}
+        auth = {"type": "bearer", "token": "TOKENSECRET"}
+        out = await run_ok(env, acts, http_input(url, headers=headers, auth=auth))
+        received = {k.lower(): v for k, v in out["body"]["headers"].items()}
+        assert "x-api-key" not in received and "authorization" not in received
+        assert received["accept"] == "application/json"
+
+    async def test_a_hop_within_the_origin_keeps_them(
+        self, env: ActivityEnvironment, acts: HttpActivities, http_server: LoopbackServer
+    ) -> None:
+        url = http_server.url("/redirect?to=/echo")
+        out = await run_ok(env, acts, http_input(url, headers={"X-Api-Key": "KEY"}))
+        assert {k.lower(): v for k, v in out["body"]["headers"].items()}["x-api-key"] == "KEY"
+
 
 class TestNetworkFailures:
     """Failures without a response are retryable network errors."""

@@ -46,6 +46,8 @@ def compose(*args: str) -> subprocess.CompletedProcess[str]:
         **{k: v for k, v in os.environ.items() if not k.startswith("HEADRACE_")},
         "HEADRACE_SECRET_KEY": "compose-test-secret-key-0123456789",
         "GRAFANA_ADMIN_PASSWORD": "compose-test",
+        "MINIO_ROOT_USER": "compose-test",
+        "MINIO_ROOT_PASSWORD": "compose-test-password",
     }
     return subprocess.run(
         [docker_compose(), "-f", str(COMPOSE_FILE), *args],
@@ -111,19 +113,41 @@ class TestComposeFile:
         assert worker_env["HEADRACE_WORKER_METRICS_PORT"] == "9464"
         assert worker_env["HEADRACE_TEMPORAL_METRICS_PORT"] == "9465"
 
-    def test_a_missing_secret_key_is_refused(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEADRACE_")}
+    @pytest.mark.parametrize(
+        "missing", ["HEADRACE_SECRET_KEY", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"]
+    )
+    def test_a_missing_secret_is_refused(self, missing: str) -> None:
+        """No default credentials: the object store's are required like the secret key."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HEADRACE_", "MINIO_"))}
+        given = {
+            "GRAFANA_ADMIN_PASSWORD": "x",
+            "HEADRACE_SECRET_KEY": "compose-test-secret-key-0123456789",
+            "MINIO_ROOT_USER": "u",
+            "MINIO_ROOT_PASSWORD": "password-x",
+        }
+        del given[missing]
         result = subprocess.run(
             [docker_compose(), "-f", str(COMPOSE_FILE), "config"],
             cwd=ROOT,
-            env={**env, "GRAFANA_ADMIN_PASSWORD": "x"},
+            env={**env, **given},
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert result.returncode != 0
-        assert "HEADRACE_SECRET_KEY" in result.stderr
+        assert missing in result.stderr
+
+    def test_consoles_without_a_login_listen_on_loopback_only(self, config: dict[str, Any]) -> None:
+        """The Temporal UI can terminate and signal any run; MinIO's console and Prometheus
+        have no login: none is published beyond the host's loopback."""
+        services = config["services"]
+        for name in ("temporal-ui", "minio", "prometheus"):
+            for port in services[name].get("ports", []):
+                host_ip = port.get("host_ip") if isinstance(port, dict) else str(port)
+                assert host_ip and str(host_ip).startswith("127.0.0.1"), (name, port)
+        for name in ("postgres", "redis", "temporal", "worker"):
+            assert "ports" not in services[name], name
 
 
 class TestEnvExample:
