@@ -60,12 +60,14 @@ class Sent:
     execution_id: str | None
 
 
-def start_dev(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_dev(
+    data_dir: Path, port: int, temporal_port: int | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "HEADRACE_DATA_DIR": str(data_dir),
         "HEADRACE_PORT": str(port),
-        "HEADRACE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "HEADRACE_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port or free_port()}",
         "HEADRACE_TEMPORAL_UI_PORT": str(free_port()),
         "HEADRACE_ADMIN_EMAIL": EMAIL,
         "HEADRACE_ADMIN_PASSWORD": PASSWORD,
