@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -33,13 +34,14 @@ def _slot(window: float, now: float) -> tuple[int, float]:
 class MemoryLimiter:
     """In-process windows; fine for one API process."""
 
-    def __init__(self, max_keys: int = 100_000) -> None:
+    def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # wall-clock seconds; tests pass one they move forward
         self._counts: dict[str, tuple[int, int]] = {}
         self._claims: dict[str, float] = {}
         self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window: float) -> float | None:
-        number, left = _slot(window, time.time())
+        number, left = _slot(window, self._clock())
         slot, count = self._counts.get(key, (number, 0))
         count = count + 1 if slot == number else 1
         self._counts[key] = (number, count)
