@@ -181,7 +181,9 @@ class TestLoginThrottle:
         self, settings: Settings, temporal_env: WorkflowEnvironment
     ) -> None:
         """With HEADRACE_REDIS_URL, failures counted by one API replica block at another."""
-        replica_settings = settings.model_copy(update={**SMALL_LIMITS, "redis_url": redis_or_skip()})
+        replica_settings = settings.model_copy(
+            update={**SMALL_LIMITS, "redis_url": redis_or_skip()}
+        )
         one = create_app(replica_settings, temporal_client=temporal_env.client)
         two = create_app(replica_settings, temporal_client=temporal_env.client)
         async with one.router.lifespan_context(one), two.router.lifespan_context(two):
@@ -312,7 +314,9 @@ class TestTokenRevocation:
         user_id, tokens = await self._user_with_tokens(app)
         async with client_at(app, ADMIN_ADDRESS) as admin:
             headers = bearer(await tokens_for(admin, "admin@example.com"))
-            assert (await admin.delete(f"/api/v1/users/{user_id}", headers=headers)).status_code == 204
+            assert (
+                await admin.delete(f"/api/v1/users/{user_id}", headers=headers)
+            ).status_code == 204
         assert await self._me(app, tokens) == 401
         assert (await self._refresh(app, tokens["refresh_token"])).status_code == 401
 
