@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from api.errors import UpstreamUnavailable
 
 
 class Limiter(Protocol):
@@ -79,6 +83,18 @@ class MemoryLimiter:
         return True
 
 
+@contextmanager
+def _redis_answers() -> Iterator[None]:
+    """A Redis outage is a 503 (try again), not a 500; nothing is let through uncounted."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise UpstreamUnavailable(
+            detail="The rate-limit store (Redis) is unavailable; try again.",
+            headers={"Retry-After": "1"},
+        ) from exc
+
+
 _DECREMENT_EXISTING = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
 return 0
@@ -95,25 +111,29 @@ class RedisLimiter:
     async def hit(self, key: str, limit: int, window: float) -> float | None:
         number, left = _slot(window, time.time())
         name = f"{self._prefix}rl:{key}:{number}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.pexpire(name, math.ceil((left + 1) * 1000))
-            count, _ = await pipe.execute()
+        with _redis_answers():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.pexpire(name, math.ceil((left + 1) * 1000))
+                count, _ = await pipe.execute()
         return None if int(count) <= limit else left
 
     async def undo(self, key: str, window: float) -> None:
         number, _ = _slot(window, time.time())
         # Only an existing counter: a decrement after the window ended would create one
         # without an expiry.
-        await self._redis.eval(_DECREMENT_EXISTING, 1, f"{self._prefix}rl:{key}:{number}")
+        with _redis_answers():
+            await self._redis.eval(_DECREMENT_EXISTING, 1, f"{self._prefix}rl:{key}:{number}")
 
     async def reset(self, key: str, window: float) -> None:
         number, _ = _slot(window, time.time())
-        await self._redis.delete(f"{self._prefix}rl:{key}:{number}")
+        with _redis_answers():
+            await self._redis.delete(f"{self._prefix}rl:{key}:{number}")
 
     async def claim(self, key: str, ttl: float) -> bool:
         name = f"{self._prefix}claim:{key}"
-        return bool(await self._redis.set(name, b"1", nx=True, px=math.ceil(ttl * 1000)))
+        with _redis_answers():
+            return bool(await self._redis.set(name, b"1", nx=True, px=math.ceil(ttl * 1000)))
 
 
 def build_limiter(redis_url: str | None) -> Limiter:

@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from api import security
 from api.app import create_app
-from api.rate_limit import MemoryLimiter
+from api.errors import UpstreamUnavailable
+from api.rate_limit import MemoryLimiter, RedisLimiter
 from api.settings import Settings
 from tests.conftest import PASSWORD
 from tests.services import redis_or_skip
@@ -380,3 +382,14 @@ class TestRefreshRotation:
         await self._refresh(app, stolen["refresh_token"])  # the replay
         assert await self._me(app, other) == 200
         assert (await self._refresh(app, other["refresh_token"])).status_code == 200
+
+
+class TestThrottleStoreOutage:
+    """Without its Redis the throttle refuses logins with a 503, never lets them through."""
+
+    async def test_an_unreachable_redis_is_a_503_to_try_again(self) -> None:
+        limiter = RedisLimiter(Redis.from_url("redis://127.0.0.1:1/0"))
+        with pytest.raises(UpstreamUnavailable) as raised:
+            await limiter.hit("login:account:x", 10, 900)
+        assert raised.value.status == 503
+        assert raised.value.headers["Retry-After"] == "1"
