@@ -19,6 +19,7 @@ from api.logging_config import RequestIdMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
 from api.problems import install_problem_handlers
+from api.rate_limit import build_limiter
 from api.routers import (
     analytics,
     api_keys,
@@ -37,6 +38,7 @@ from api.routers import (
     workflows,
 )
 from api.routers.codec import CodecCorsMiddleware, codec_origins
+from api.security import PasswordHasher
 from api.services.users import ensure_admin
 from api.settings import Settings
 from api.storage import build_object_store
@@ -57,6 +59,8 @@ def build_context(
         temporal=TemporalGateway(settings, temporal_client),
         encryptor=Encryptor(settings.signing_key),
         store=build_object_store(settings),
+        passwords=PasswordHasher(settings.password_hash_concurrency),
+        limiter=build_limiter(settings.redis_url),
         bus=bus or build_event_bus(settings),
     )
     return ctx
@@ -78,7 +82,10 @@ def create_app(
         if settings.admin_email and settings.admin_password:
             async with ctx.sessions() as session:
                 await ensure_admin(
-                    session, settings.admin_email, settings.admin_password.get_secret_value()
+                    session,
+                    settings.admin_email,
+                    settings.admin_password.get_secret_value(),
+                    ctx.passwords,
                 )
         try:
             yield

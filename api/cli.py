@@ -150,6 +150,7 @@ def users_create(
 
 
 async def _create_user(settings: Settings, data: Any) -> Any:
+    from api.security import PasswordHasher
     from api.services.users import create_user
     from db.migrate import upgrade_to_head
     from db.session import create_engine, create_session_factory
@@ -158,7 +159,8 @@ async def _create_user(settings: Settings, data: Any) -> Any:
     engine = create_engine(settings.effective_database_url)
     try:
         async with create_session_factory(engine)() as session:
-            return (await create_user(session, data)).id
+            passwords = PasswordHasher(settings.password_hash_concurrency)
+            return (await create_user(session, data, passwords)).id
     finally:
         await engine.dispose()
 

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.encryption import Encryptor
 from api.events import EventBus, InProcessEventBus, StreamOptions
+from api.rate_limit import Limiter
+from api.security import PasswordHasher
 from api.settings import Settings
 from api.storage import ObjectStore
 from api.temporal_client import TemporalGateway
@@ -21,6 +23,8 @@ class AppContext:
     temporal: TemporalGateway
     encryptor: Encryptor
     store: ObjectStore  # artifacts and large payloads (local disk or S3)
+    passwords: PasswordHasher  # argon2 off the event loop, a bounded number at a time
+    limiter: Limiter  # login throttle windows (Redis with HEADRACE_REDIS_URL)
     # Live events; the default has no publisher in this process, so its readers poll.
     bus: EventBus = field(default_factory=lambda: InProcessEventBus(live=False))
     stream_options: StreamOptions = field(default_factory=StreamOptions)

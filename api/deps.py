@@ -14,6 +14,7 @@ from temporalio.client import Client
 from api.context import AppContext
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.security import decode_token, hash_api_key
+from api.services.auth import ensure_token_current
 from db.models import User
 from db.repositories.users import ApiKeyRepository, UserRepository
 
@@ -60,6 +61,8 @@ async def get_current_user(
     if token:
         claims = decode_token(token, ctx.settings.signing_key, "access")
         user = await UserRepository(session).get(claims.user_id)
+        if user is not None:
+            await ensure_token_current(session, user, claims)
     elif api_key:
         user = await _user_for_api_key(session, api_key)
     else:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import anyio
+import anyio.to_thread
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
@@ -33,20 +35,68 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
+class PasswordHasher:
+    """Argon2 in worker threads, at most ``concurrency`` hashes at a time.
+
+    One hash takes about 64 MiB and 0.1 s of CPU. On the event loop it stalls every other
+    request; in unbounded threads a flood of logins exhausts memory. Callers past the limit
+    wait as coroutines, holding no thread.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self._slots = anyio.CapacityLimiter(concurrency)
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(hash_password, password, limiter=self._slots)
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check ``password``; ``None`` (no such account) is checked against a dummy hash.
+
+        The unknown account then costs a hash too, so timing does not tell which emails exist.
+        """
+        if password_hash is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+            await anyio.to_thread.run_sync(
+                verify_password, password, self._dummy_hash, limiter=self._slots
+            )
+            return False
+        return await anyio.to_thread.run_sync(
+            verify_password, password, password_hash, limiter=self._slots
+        )
+
+
 @dataclass(frozen=True)
 class TokenClaims:
+    """What a verified JWT says; ``version``/``family`` are None in tokens issued without them."""
+
     user_id: uuid.UUID
     kind: TokenKind
+    token_id: str
+    version: int | None = None  # the user's token_version when it was issued
+    family: uuid.UUID | None = None  # the login it descends from (refresh-token family)
 
 
-def create_token(user_id: uuid.UUID, kind: TokenKind, key: str, ttl: timedelta) -> str:
+def create_token(
+    user_id: uuid.UUID,
+    kind: TokenKind,
+    key: str,
+    ttl: timedelta,
+    *,
+    version: int,
+    family: uuid.UUID,
+    token_id: str | None = None,
+) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "typ": kind,
         "iat": now,
         "exp": now + ttl,
-        "jti": secrets.token_hex(8),
+        "jti": token_id or secrets.token_hex(8),
+        "ver": version,
+        "fam": str(family),
     }
     return jwt.encode(claims, key, algorithm=JWT_ALGORITHM)
 
@@ -57,7 +107,14 @@ def decode_token(token: str, key: str, expected: TokenKind) -> TokenClaims:
         claims = jwt.decode(token, key, algorithms=[JWT_ALGORITHM])
         if claims.get("typ") != expected:
             raise AuthenticationFailed(detail=f"Expected an {expected} token")
-        return TokenClaims(user_id=uuid.UUID(str(claims["sub"])), kind=expected)
+        version, family = claims.get("ver"), claims.get("fam")
+        return TokenClaims(
+            user_id=uuid.UUID(str(claims["sub"])),
+            kind=expected,
+            token_id=str(claims.get("jti", "")),
+            version=version if isinstance(version, int) else None,
+            family=uuid.UUID(str(family)) if family is not None else None,
+        )
     except (JWTError, KeyError, ValueError) as exc:
         raise AuthenticationFailed(detail="Invalid or expired token") from exc
 

@@ -89,6 +89,27 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = Field(15, description="Lifetime of an access token.")
     refresh_token_days: int = Field(7, description="Lifetime of a refresh token.")
+    login_max_failures: int = Field(
+        10,
+        ge=1,
+        description="Failed logins for one account within a window before further attempts "
+        "get 429 (a successful login resets the count).",
+    )
+    login_address_max_failures: int = Field(
+        50,
+        ge=1,
+        description="Failed logins from one client address, across accounts, within a window "
+        "before further attempts get 429.",
+    )
+    login_window_seconds: float = Field(
+        900.0, gt=0, description="Length of the login throttle's counting window, in seconds."
+    )
+    password_hash_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Password hashes (argon2: ~64 MiB and one thread each) an API process "
+        "computes at once; further logins wait their turn without holding a thread.",
+    )
     admin_email: str | None = Field(None, description="Admin created or updated at start.")
     admin_password: SecretStr | None = Field(None, description="Password of that admin.")
     allow_private_networks: bool | None = Field(

@@ -39,6 +39,7 @@ from api.app import build_context
 from api.devstack import temporal_binary
 from api.schemas.users import UserCreate
 from api.schemas.workflows import WorkflowCreate
+from api.security import PasswordHasher
 from api.services.users import create_user
 from api.services.workflows import check_definition, create_workflow
 from api.settings import Settings
@@ -194,6 +195,7 @@ async def main(quick: bool, database_url: str | None) -> None:
                     UserCreate(
                         email="bench@example.com", password="benchmark-password", role="admin"
                     ),
+                    PasswordHasher(settings.password_hash_concurrency),
                 )
             bench = Bench(env.client, settings)
             for name, definition in {

@@ -34,6 +34,26 @@ class User(TimestampedModel):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="user")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Part of every JWT; raised by a password, role or disabled change to revoke older tokens.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RefreshToken(TimestampedModel):
+    """One issued refresh token (``id`` is its ``jti``); each is good for one refresh.
+
+    Tokens descending from one login share a ``family_id``; presenting a used token again
+    revokes the whole family (OAuth 2.0 Security BCP, refresh token rotation).
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class ApiKey(TimestampedModel):

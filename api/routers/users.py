@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import AdminUser, SessionDep
+from api.deps import AdminUser, ContextDep, SessionDep
 from api.schemas.common import Page
 from api.schemas.users import UserCreate, UserPublic, UserUpdate
 from api.services import users
@@ -15,8 +15,10 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
-async def create_user(data: UserCreate, _: AdminUser, session: SessionDep) -> UserPublic:
-    return UserPublic.model_validate(await users.create_user(session, data))
+async def create_user(
+    data: UserCreate, _: AdminUser, session: SessionDep, ctx: ContextDep
+) -> UserPublic:
+    return UserPublic.model_validate(await users.create_user(session, data, ctx.passwords))
 
 
 @router.get("", response_model=Page[UserPublic])
@@ -33,9 +35,11 @@ async def list_users(
 
 @router.patch("/{user_id}", response_model=UserPublic)
 async def update_user(
-    user_id: uuid.UUID, data: UserUpdate, _: AdminUser, session: SessionDep
+    user_id: uuid.UUID, data: UserUpdate, _: AdminUser, session: SessionDep, ctx: ContextDep
 ) -> UserPublic:
-    return UserPublic.model_validate(await users.update_user(session, user_id, data))
+    """Change a user; a new password, another role or disabling revokes its tokens."""
+    user = await users.update_user(session, user_id, data, ctx.passwords)
+    return UserPublic.model_validate(user)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)

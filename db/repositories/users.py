@@ -1,14 +1,16 @@
-"""Users and their API keys."""
+"""Users, their API keys and their refresh tokens."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ApiKey, User
+from db.models import ApiKey, RefreshToken, User
 
 
 class UserRepository:
@@ -63,3 +65,48 @@ class ApiKeyRepository:
     async def delete(self, key: ApiKey) -> None:
         await self.session.delete(key)
         await self.session.flush()
+
+
+class RefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token: RefreshToken) -> RefreshToken:
+        self.session.add(token)
+        await self.session.flush()
+        return token
+
+    async def get(self, token_id: uuid.UUID) -> RefreshToken | None:
+        return await self.session.get(RefreshToken, token_id)
+
+    async def mark_used(self, token_id: uuid.UUID, now: datetime) -> bool:
+        """Use the token once: True for the one caller that flips ``used_at``, on any replica."""
+        stmt = (
+            update(RefreshToken)
+            .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+            .values(used_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return result.rowcount == 1
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
+        stmt = (
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
+    async def family_revoked(self, family_id: uuid.UUID) -> bool:
+        stmt = select(RefreshToken.id).where(
+            RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None)
+        )
+        return (await self.session.scalars(stmt.limit(1))).first() is not None
+
+    async def delete_expired(self, user_id: uuid.UUID, now: datetime) -> None:
+        stmt = delete(RefreshToken).where(
+            RefreshToken.user_id == user_id, RefreshToken.expires_at < now
+        )
+        await self.session.execute(stmt.execution_options(synchronize_session=False))

@@ -11,6 +11,7 @@ from db.migrate import upgrade_to_head
 from db.session import create_engine
 
 TABLES = {
+    "refresh_tokens",
     "users",
     "api_keys",
     "workflows",
