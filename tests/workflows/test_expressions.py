@@ -28,7 +28,6 @@ from temporal_workflows.expressions import (
 from temporal_workflows.sandbox import ENVIRONMENT
 from temporal_workflows.template_analysis import _analyse_tree, _quick_analysis
 
-
 RUN_KEY = "0123456789abcdef0123456789abcdef"
 
 

@@ -1,7 +1,7 @@
 """secrets: shared flag (a secret is its owner's alone unless an admin shares it)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-04
 
 Existing secrets become their owner's alone: before this, any workflow could use any secret.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
