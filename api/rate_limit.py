@@ -1,26 +1,39 @@
-"""Counting windows for webhooks: per-webhook rate limits and one-time signature claims.
+"""Counting windows for webhooks: per-webhook rate limits.
 
-Two backends with the same two operations: Redis (``HEADRACE_REDIS_URL``), shared by every
-API process, and an in-process one for ``headrace dev`` and single-process deployments.
-Limits use fixed windows: at most ``limit`` hits in each ``window``-second slot of the clock.
+Two backends with the same operation: Redis (``HEADRACE_REDIS_URL``), shared by every API
+process, and an in-process one for ``headrace dev`` and single-process deployments. Limits
+use fixed windows: at most ``limit`` hits in each ``window``-second slot of the clock.
+
+Redis is an accelerator, not a dependency: :class:`FallbackLimiter` counts in-process while
+Redis fails or is slower than its socket timeout (each API replica then enforces the limit
+on its own share of the calls), logs the switch both ways and counts each fallback in
+``headrace_dependency_fallbacks_total{dependency="redis", operation="rate_limit"}``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from api.metrics import count_fallback, set_dependency_up
+
+logger = logging.getLogger(__name__)
+
+# After a Redis failure, calls skip Redis this long (a down Redis must not cost every call
+# its timeout).
+RETRY_REDIS_AFTER = 1.0
 
 
 class Limiter(Protocol):
     async def hit(self, key: str, limit: int, window: float) -> float | None:
         """Count a hit; ``None`` if within the limit, else seconds until the window ends."""
-        ...
-
-    async def claim(self, key: str, ttl: float) -> bool:
-        """True the first time ``key`` is claimed within ``ttl`` seconds, False afterwards."""
         ...
 
 
@@ -35,25 +48,16 @@ class MemoryLimiter:
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._counts: dict[str, tuple[int, int]] = {}
-        self._claims: dict[str, float] = {}
         self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window: float) -> float | None:
         number, left = _slot(window, time.time())
+        if len(self._counts) > self._max_keys:  # bounded memory: forget old windows
+            self._counts = {k: v for k, v in self._counts.items() if v[0] == number}
         slot, count = self._counts.get(key, (number, 0))
         count = count + 1 if slot == number else 1
         self._counts[key] = (number, count)
         return None if count <= limit else left
-
-    async def claim(self, key: str, ttl: float) -> bool:
-        now = time.monotonic()
-        if len(self._claims) > self._max_keys:  # bounded memory: forget what has expired
-            self._claims = {k: t for k, t in self._claims.items() if t > now}
-        expires = self._claims.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._claims[key] = now + ttl
-        return True
 
 
 class RedisLimiter:
@@ -72,15 +76,48 @@ class RedisLimiter:
             count, _ = await pipe.execute()
         return None if int(count) <= limit else left
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        name = f"{self._prefix}claim:{key}"
-        return bool(await self._redis.set(name, b"1", nx=True, px=math.ceil(ttl * 1000)))
+
+class FallbackLimiter:
+    """Redis while it answers; in-process windows while it does not."""
+
+    def __init__(self, primary: Limiter, fallback: Limiter | None = None) -> None:
+        self._primary = primary
+        self._fallback = fallback or MemoryLimiter()
+        self._failed_at = float("-inf")
+        self._down = False
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        if time.monotonic() - self._failed_at >= RETRY_REDIS_AFTER:
+            try:
+                answer = await self._primary.hit(key, limit, window)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._failed_at = time.monotonic()
+                if not self._down:
+                    logger.warning(
+                        "Redis is unavailable for rate limits (%s): counting in-process", exc
+                    )
+                    self._down = True
+                    set_dependency_up("redis", False)
+            else:
+                if self._down:
+                    logger.warning("Redis is back: rate limits are shared again")
+                    self._down = False
+                    set_dependency_up("redis", True)
+                return answer
+        count_fallback("redis", "rate_limit")
+        return await self._fallback.hit(key, limit, window)
 
 
-def build_limiter(redis_url: str | None) -> Limiter:
-    """Redis-backed with a URL, in-process without."""
+def build_limiter(redis_url: str | None, timeout: float = 0.5) -> Limiter:
+    """Redis-backed (falling back to in-process) with a URL, in-process without."""
     if redis_url:
-        return RedisLimiter(Redis.from_url(redis_url))
+        redis = Redis.from_url(
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return FallbackLimiter(RedisLimiter(redis))
     return MemoryLimiter()
 
 

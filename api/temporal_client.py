@@ -47,20 +47,32 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -
 class TemporalGateway:
     """A lazily connected, shared Temporal client: the API starts even if Temporal is down."""
 
+    # After a failed connect, callers fail at once for this long instead of queueing on the
+    # lock for another connect timeout each.
+    RETRY_CONNECT_AFTER = 2.0
+
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self._settings = settings
         self._client = client
         self._lock = asyncio.Lock()
+        self._failed_at = float("-inf")
 
     async def client(self) -> Client:
         if self._client is not None:
             return self._client
         async with self._lock:
             if self._client is None:
+                loop = asyncio.get_running_loop()
+                if loop.time() - self._failed_at < self.RETRY_CONNECT_AFTER:
+                    raise self._unreachable()
                 try:
                     self._client = await asyncio.wait_for(connect_temporal(self._settings), 10)
                 except (RuntimeError, TimeoutError, OSError) as exc:
-                    raise UpstreamUnavailable(
-                        detail=f"Temporal at {self._settings.temporal_address} is unreachable"
-                    ) from exc
+                    self._failed_at = loop.time()
+                    raise self._unreachable() from exc
             return self._client
+
+    def _unreachable(self) -> UpstreamUnavailable:
+        return UpstreamUnavailable(
+            detail=f"Temporal at {self._settings.temporal_address} is unreachable"
+        )

@@ -95,9 +95,7 @@ class TestAuthenticationIsChosen:
         body = {"name": "t", "definition": ECHO, "triggers": [{"type": "webhook"}]}
         response = await dev.client.post("/api/v1/workflows", json=body, headers=dev.headers)
         assert response.status_code == 422, response.text
-        assert [e["pointer"] for e in response.json()["errors"]] == [
-            "/triggers/0/authentication"
-        ]
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/triggers/0/authentication"]
 
     async def test_none_said_explicitly_is_allowed(self, dev: Developer) -> None:
         created = await dev.webhook(authentication={"type": "none"})
@@ -175,7 +173,10 @@ class TestSignedTimestamps:
         unsigned_stamp = await dev.client.post(
             url,
             content=BODY,
-            headers={**signed(secret, now), "X-Headrace-Signature": headrace_signature(secret, BODY)},
+            headers={
+                **signed(secret, now),
+                "X-Headrace-Signature": headrace_signature(secret, BODY),
+            },
         )
         assert [r.status_code for r in (old, ahead, unsigned_stamp)] == [401, 401, 401]
         assert await dev.runs(created["workflow_id"]) == 0
@@ -188,9 +189,13 @@ class TestSignedTimestamps:
         url, secret = f"/hooks/{created['url_path']}", created["secret"]
         strict = settings.model_copy(update={"webhook_timestamp_tolerance": 60})
         async with replica(strict, temporal_env) as other:
-            stale = await other.post(url, content=BODY, headers=signed(secret, int(time.time()) - 120))
+            stale = await other.post(
+                url, content=BODY, headers=signed(secret, int(time.time()) - 120)
+            )
         assert stale.status_code == 401, stale.text
-        fresh = await dev.client.post(url, content=BODY, headers=signed(secret, int(time.time()) - 120))
+        fresh = await dev.client.post(
+            url, content=BODY, headers=signed(secret, int(time.time()) - 120)
+        )
         assert fresh.status_code == 202, fresh.text
 
     async def test_a_signed_call_is_accepted_once_across_replicas(
