@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from api.errors import HeadraceError, InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.temporal_client import connect_failed
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,13 @@ async def _on_unreachable(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(error)
 
 
+async def _on_runtime_error(request: Request, exc: Exception) -> JSONResponse:
+    if connect_failed(exc):  # the lazy Temporal client could not connect
+        logger.error("Temporal unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(UpstreamUnavailable(detail="Temporal is unreachable. Try again."))
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(HeadraceError(detail="An internal error occurred; it was logged."))
@@ -133,4 +141,5 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(database_error, _on_database_unavailable)
     app.add_exception_handler(RPCError, _on_temporal_unavailable)
     app.add_exception_handler(OSError, _on_unreachable)
+    app.add_exception_handler(RuntimeError, _on_runtime_error)
     app.add_exception_handler(Exception, _on_unexpected)

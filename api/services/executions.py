@@ -23,6 +23,7 @@ from api.metrics import count_deferred_start, count_pending_started
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
+from api.temporal_client import connect_failed
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow, WorkflowVersion
 from db.repositories.executions import ExecutionRepository
@@ -230,6 +231,11 @@ async def _start_run(
     except (TimeoutError, OSError) as exc:
         _defer(execution, type(exc).__name__)
         return False
+    except RuntimeError as exc:
+        if not connect_failed(exc):
+            raise
+        _defer(execution, str(exc))
+        return False
     except RPCError as exc:
         if exc.status in _NOT_REACHED:
             _defer(execution, exc.message)
@@ -328,8 +334,10 @@ async def wait_for_result(
         return ExecuteResult(execution_id=execution.id, status="running")
     except WorkflowFailureError:
         pass
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            raise
+        if isinstance(exc, RuntimeError) and not connect_failed(exc):
             raise
         await session.refresh(execution)
         return ExecuteResult(execution_id=execution.id, status=execution.status)

@@ -2,11 +2,12 @@
 
 Receiving, in order: find the active webhook (404), check the method (405), verify the
 caller (401, see :mod:`api.services.webhook_auth`), count against the webhook's rate limit
-(429), parse the body off the event loop within the form limits (422), refuse a
-timestamped signature seen before (401: seen signatures are rows of ``webhook_signatures``,
-so every API replica sees them), then start the run — or, for an ``Idempotency-Key`` seen
-in the last 24 h, answer with the run that key started (and start it, if Temporal was away
-when it was first accepted: see :func:`api.services.executions.start_pending`).
+(429), parse the body off the event loop within the form limits (422); then, for an
+``Idempotency-Key`` seen in the last 24 h, answer with the run that key started (and start
+it, if Temporal was away when it was first accepted: see
+:func:`api.services.executions.start_pending`); else refuse a timestamped signature seen
+before (401: seen signatures are rows of ``webhook_signatures``, so every API replica sees
+them) and start the run.
 
 Idempotency needs no table: the key maps to a deterministic execution id (UUIDv5 of the
 webhook and the key), which is also the Temporal workflow id. The executions table's
@@ -145,8 +146,6 @@ async def receive(session: AsyncSession, deps: HookDeps, call: IncomingCall) -> 
     body = await anyio.to_thread.run_sync(
         functools.partial(parse_body, call.body, call.headers.get("content-type", ""), limits)
     )
-    if verified.replay_key:
-        await _claim_signature(session, webhook, verified.replay_key, verified.replay_ttl)
     run_input = {
         "body": body,
         "query": _multi([(k, v) for k, v in call.query if k not in CONTROL_QUERY]),
@@ -155,8 +154,22 @@ async def receive(session: AsyncSession, deps: HookDeps, call: IncomingCall) -> 
         "event_type": webhook.event_type,
     }
     key = call.headers.get("idempotency-key") or verified.delivery_id
-    execution, duplicate = await _start_once(session, deps, trigger, workflow, run_input, key)
+    claim = _SignatureClaim(webhook, verified.replay_key, verified.replay_ttl)
+    execution, duplicate = await _start_once(
+        session, deps, trigger, workflow, run_input, key, claim
+    )
     return await _answer(session, deps, execution, duplicate, call.wait)
+
+
+@dataclass(frozen=True)
+class _SignatureClaim:
+    webhook: Webhook
+    replay_key: str | None
+    ttl: float
+
+    async def take(self, session: AsyncSession) -> None:
+        if self.replay_key:
+            await _claim_signature(session, self.webhook, self.replay_key, self.ttl)
 
 
 async def _claim_signature(
@@ -205,18 +218,24 @@ async def _start_once(
     workflow: Workflow,
     run_input: dict[str, Any],
     key: str | None,
+    claim: _SignatureClaim,
 ) -> tuple[Execution, bool]:
-    """Start the run; with a key, the first run of that key in 24 h is the only one."""
+    """Start the run; with a key, the first run of that key in 24 h is the only one.
+
+    A call whose key already has a run gets that run, even if it repeats a signed call
+    word for word (a sender retrying a call whose answer it lost): it starts nothing, so
+    it is no replay. Any other call claims its signature's one use first.
+    """
     execution_id = None
     if key:
         execution_id, existing = await _idempotent_id(session, trigger.id, key)
         if existing is not None:
-            await session.commit()  # the signature's claim, if any
             if existing.status == "pending":
                 # Accepted while Temporal was away (or its API died before starting it):
                 # start it now. Harmless if the sweeper or another replica just did.
                 await start_pending(session, deps.client, deps.settings, existing)
             return existing, True
+    await claim.take(session)
     owner = await session.get(User, workflow.owner_id)
     assert owner is not None  # workflows are deleted with their owner
     try:
