@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +36,10 @@ from tests.deploy.production import (
     ApiProcess,
     ProductionStack,
     free_port,
+    production_settings,
     production_stack,
+    start_worker,
+    wait_until_polling,
 )
 from tests.services import POSTGRES_ADMIN_URL, create_postgres_database, drop_postgres_database
 from tests.support.outage_services import RedisServer, TemporalServer
@@ -70,6 +74,9 @@ class Outages:
     redis: RedisServer
     database: TcpProxy
     http: httpx.AsyncClient
+    log_dir: Path
+    database_url: str = ""  # through the proxy
+    s3_endpoint: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,7 +118,9 @@ async def outages(
                 ) as stack,
                 httpx.AsyncClient(timeout=30) as http,
             ):
-                running = Outages(stack, temporal, redis, proxy, http)
+                running = Outages(
+                    stack, temporal, redis, proxy, http, log_dir, proxied_url, s3_endpoint
+                )
                 running.headers = await _login(http, stack.apis[0])
                 yield running
                 # Every process lived through every outage: no crash loop, no restart.
@@ -289,6 +298,37 @@ class TestTemporalOutage:
         # Nobody calls again: an API replica's sweeper starts it.
         execution = await only_run(o, hook)
         assert execution["id"] == response.json()["execution_id"]
+
+
+class TestWorkerStartedBeforeTemporal:
+    """A worker that starts while Temporal is away waits for it (back-off), instead of
+    exiting into a restart loop."""
+
+    async def test_it_waits_then_polls(self, outages: Outages) -> None:
+        o = outages
+        settings = production_settings(
+            database_url=o.database_url,
+            redis_url=o.redis.url,
+            s3_endpoint=o.s3_endpoint,
+            bucket=o.stack.bucket,
+            temporal=o.stack.temporal,
+            task_queue=o.stack.task_queue,
+            log_dir=o.log_dir,
+        )
+        o.temporal.stop()
+        late = start_worker("worker-late", settings, o.log_dir)
+        o.stack.processes.append(late)  # stopped with the stack
+        try:
+            async with asyncio.timeout(60):
+                while "trying again" not in late.tail():
+                    assert late.alive(), late.tail()
+                    await asyncio.sleep(0.2)
+        finally:
+            await o.temporal.start_and_wait()
+        await wait_until_polling(
+            [late], o.stack.temporal, o.stack.task_queue, time.monotonic() + 60
+        )
+        assert late.alive()
 
 
 class TestRedisOutage:
