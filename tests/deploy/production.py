@@ -195,7 +195,7 @@ class ExitedDuringStartup(AssertionError):
 
 
 async def wait_until_ready(api: ApiProcess, http: httpx.AsyncClient, deadline: float) -> None:
-    """Until ``/readyz`` is 200 (database, Temporal and Redis reachable from that process).
+    """Until ``/readyz`` is 200 (the database is reachable from that process).
 
     Raises:
         ExitedDuringStartup: The process ended first.
