@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +41,7 @@ from api.routers import (
 )
 from api.routers.codec import CodecCorsMiddleware, codec_origins
 from api.security import PasswordHasher
+from api.services.sweeper import sweep_forever
 from api.services.users import ensure_admin
 from api.settings import Settings
 from api.storage import build_object_store
@@ -87,9 +90,16 @@ def create_app(
                     settings.admin_password.get_secret_value(),
                     ctx.passwords,
                 )
+        sweeper = (
+            asyncio.create_task(sweep_forever(ctx)) if settings.pending_sweep_interval > 0 else None
+        )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if bus is None:
                 await ctx.bus.aclose()
             await ctx.engine.dispose()

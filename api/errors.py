@@ -111,6 +111,8 @@ class UpstreamUnavailable(HeadraceError):
     status: int = 503
     title: str = "Service Unavailable"
     type_slug: str = "unavailable"
+    # Outages are short-lived: tell the caller when to try again (RFC 9110 §10.2.3).
+    headers: dict[str, str] = field(default_factory=lambda: {"Retry-After": "5"})
 
 
 def not_found(kind: str, ident: object) -> NotFound:

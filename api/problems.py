@@ -10,10 +10,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
 
 from api.errors import HeadraceError, InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.temporal_client import connect_failed
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,28 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
     return problem_response(error)
 
 
+async def _on_temporal_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A Temporal call that no service took care of: Temporal is away or overloaded.
+    assert isinstance(exc, RPCError)
+    logger.error("Temporal error on %s %s: %s", request.method, request.url.path, exc.message)
+    error = UpstreamUnavailable(detail=f"Temporal is unavailable: {exc.message}. Try again.")
+    return problem_response(error)
+
+
+async def _on_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    # A connection that could not be made (a database or store whose address refuses).
+    logger.error("backing service unreachable on %s %s: %r", request.method, request.url.path, exc)
+    error = UpstreamUnavailable(detail="A backing service is unreachable. Try again.")
+    return problem_response(error)
+
+
+async def _on_runtime_error(request: Request, exc: Exception) -> JSONResponse:
+    if connect_failed(exc):  # the lazy Temporal client could not connect
+        logger.error("Temporal unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(UpstreamUnavailable(detail="Temporal is unreachable. Try again."))
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(HeadraceError(detail="An internal error occurred; it was logged."))
@@ -112,5 +137,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(HeadraceError, _on_headrace_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(OperationalError, _on_database_unavailable)
+    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _on_database_unavailable)
+    app.add_exception_handler(RPCError, _on_temporal_unavailable)
+    app.add_exception_handler(OSError, _on_unreachable)
+    app.add_exception_handler(RuntimeError, _on_runtime_error)
     app.add_exception_handler(Exception, _on_unexpected)

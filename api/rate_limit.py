@@ -1,22 +1,37 @@
-"""Counting windows: per-webhook rate limits, the login throttle and one-time signature claims.
+"""Counting windows: per-webhook rate limits and the login throttle.
 
-Two backends with the same operations: Redis (``HEADRACE_REDIS_URL``), shared by every
-API process, and an in-process one for ``headrace dev`` and single-process deployments.
-Limits use fixed windows: at most ``limit`` hits in each ``window``-second slot of the clock.
+Two backends with the same operations: Redis (``HEADRACE_REDIS_URL``), shared by every API
+process, and an in-process one for ``headrace dev`` and single-process deployments. Limits
+use fixed windows: at most ``limit`` hits in each ``window``-second slot of the clock.
+
+Redis is an accelerator, not a dependency: :class:`FallbackLimiter` counts in-process while
+Redis fails or is slower than its socket timeout (each API replica then enforces the limit
+on its own share of the calls), logs the switch both ways and counts each fallback in
+``headrace_dependency_fallbacks_total{dependency="redis", operation="rate_limit"}``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from api.errors import UpstreamUnavailable
+from api.metrics import count_fallback, set_dependency_up
+
+logger = logging.getLogger(__name__)
+
+# After a Redis failure, calls skip Redis this long (a down Redis must not cost every call
+# its timeout).
+RETRY_REDIS_AFTER = 1.0
+
+T = TypeVar("T")
 
 
 class Limiter(Protocol):
@@ -30,10 +45,6 @@ class Limiter(Protocol):
 
     async def reset(self, key: str, window: float) -> None:
         """Forget every hit counted in the current window."""
-        ...
-
-    async def claim(self, key: str, ttl: float) -> bool:
-        """True the first time ``key`` is claimed within ``ttl`` seconds, False afterwards."""
         ...
 
 
@@ -50,7 +61,6 @@ class MemoryLimiter:
         self._clock = clock  # wall-clock seconds; tests pass one they move forward
         # key -> (window number, hits, when the window ends)
         self._counts: dict[str, tuple[int, int, float]] = {}
-        self._claims: dict[str, float] = {}
         self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window: float) -> float | None:
@@ -72,28 +82,6 @@ class MemoryLimiter:
     async def reset(self, key: str, window: float) -> None:
         self._counts.pop(key, None)
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        now = time.monotonic()
-        if len(self._claims) > self._max_keys:  # bounded memory: forget what has expired
-            self._claims = {k: t for k, t in self._claims.items() if t > now}
-        expires = self._claims.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._claims[key] = now + ttl
-        return True
-
-
-@contextmanager
-def _redis_answers() -> Iterator[None]:
-    """A Redis outage is a 503 (try again), not a 500; nothing is let through uncounted."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise UpstreamUnavailable(
-            detail="The rate-limit store (Redis) is unavailable; try again.",
-            headers={"Retry-After": "1"},
-        ) from exc
-
 
 _DECREMENT_EXISTING = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
@@ -111,35 +99,82 @@ class RedisLimiter:
     async def hit(self, key: str, limit: int, window: float) -> float | None:
         number, left = _slot(window, time.time())
         name = f"{self._prefix}rl:{key}:{number}"
-        with _redis_answers():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.pexpire(name, math.ceil((left + 1) * 1000))
-                count, _ = await pipe.execute()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.pexpire(name, math.ceil((left + 1) * 1000))
+            count, _ = await pipe.execute()
         return None if int(count) <= limit else left
 
     async def undo(self, key: str, window: float) -> None:
         number, _ = _slot(window, time.time())
         # Only an existing counter: a decrement after the window ended would create one
         # without an expiry.
-        with _redis_answers():
-            await self._redis.eval(_DECREMENT_EXISTING, 1, f"{self._prefix}rl:{key}:{number}")
+        await self._redis.eval(_DECREMENT_EXISTING, 1, f"{self._prefix}rl:{key}:{number}")
 
     async def reset(self, key: str, window: float) -> None:
         number, _ = _slot(window, time.time())
-        with _redis_answers():
-            await self._redis.delete(f"{self._prefix}rl:{key}:{number}")
-
-    async def claim(self, key: str, ttl: float) -> bool:
-        name = f"{self._prefix}claim:{key}"
-        with _redis_answers():
-            return bool(await self._redis.set(name, b"1", nx=True, px=math.ceil(ttl * 1000)))
+        await self._redis.delete(f"{self._prefix}rl:{key}:{number}")
 
 
-def build_limiter(redis_url: str | None) -> Limiter:
-    """Redis-backed with a URL, in-process without."""
+class FallbackLimiter:
+    """Redis while it answers; in-process windows while it does not."""
+
+    def __init__(self, primary: Limiter, fallback: Limiter | None = None) -> None:
+        self._primary = primary
+        self._fallback = fallback or MemoryLimiter()
+        self._failed_at = float("-inf")
+        self._down = False
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        return await self._either(
+            lambda: self._primary.hit(key, limit, window),
+            lambda: self._fallback.hit(key, limit, window),
+        )
+
+    async def undo(self, key: str, window: float) -> None:
+        await self._either(
+            lambda: self._primary.undo(key, window), lambda: self._fallback.undo(key, window)
+        )
+
+    async def reset(self, key: str, window: float) -> None:
+        await self._either(
+            lambda: self._primary.reset(key, window), lambda: self._fallback.reset(key, window)
+        )
+
+    async def _either(
+        self, primary: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]
+    ) -> T:
+        if time.monotonic() - self._failed_at >= RETRY_REDIS_AFTER:
+            try:
+                answer = await primary()
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._failed_at = time.monotonic()
+                if not self._down:
+                    logger.warning(
+                        "Redis is unavailable for rate limits (%s): counting in-process", exc
+                    )
+                    self._down = True
+                    set_dependency_up("redis", False)
+            else:
+                if self._down:
+                    logger.warning("Redis is back: rate limits are shared again")
+                    self._down = False
+                    set_dependency_up("redis", True)
+                return answer
+        count_fallback("redis", "rate_limit")
+        return await fallback()
+
+
+def build_limiter(redis_url: str | None, timeout: float = 0.5) -> Limiter:
+    """Redis-backed (falling back to in-process) with a URL, in-process without."""
     if redis_url:
-        return RedisLimiter(Redis.from_url(redis_url))
+        redis = Redis.from_url(
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return FallbackLimiter(RedisLimiter(redis))
     return MemoryLimiter()
 
 

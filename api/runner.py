@@ -9,6 +9,9 @@ import signal
 from collections.abc import Generator
 
 import uvicorn
+from temporalio.client import Client
+from temporalio.runtime import Runtime
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from api.app import create_app
 from api.devstack import temporal_dev_server
@@ -64,7 +67,7 @@ async def run_worker(settings: Settings, bus: EventSink | None = None) -> None:
     """
     _configure_logging(settings)
     # SDK and worker metrics are served by worker processes only (API replicas would clash).
-    client = await connect_temporal(settings, runtime=build_runtime(settings))
+    client = await _connect_until_up(settings, build_runtime(settings))
     stop_metrics = serve_worker_metrics(settings)
     loop = asyncio.get_running_loop()
     try:
@@ -79,6 +82,24 @@ async def run_worker(settings: Settings, bus: EventSink | None = None) -> None:
             await bus.aclose()
         if stop_metrics is not None:
             stop_metrics()
+
+
+async def _connect_until_up(settings: Settings, runtime: Runtime | None) -> Client:
+    """Connect to Temporal, waiting (with back-off, up to 10 s apart) while it is away: a
+    worker started before Temporal waits for it instead of exiting into a crash loop."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(RuntimeError),  # the SDK's "Failed client connect"
+        wait=wait_exponential(multiplier=0.5, max=10),
+        before_sleep=lambda state: logger.warning(
+            "worker: Temporal at %s is unreachable (%s); trying again",
+            settings.temporal_address,
+            state.outcome.exception() if state.outcome else "?",
+        ),
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await connect_temporal(settings, runtime=runtime)
+    raise AssertionError("unreachable: AsyncRetrying retries forever")
 
 
 async def run_api(settings: Settings) -> None:

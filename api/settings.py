@@ -130,6 +130,41 @@ class Settings(BaseSettings):
         256 * KIB, description="Step outputs above this size go to object storage."
     )
     max_body: int = Field(10 * MIB, description="Largest accepted request body, in bytes.")
+    webhook_max_form_fields: int = Field(
+        1000, description="Most fields (files included) of a form body a webhook call may have."
+    )
+    webhook_max_field_size: int = Field(
+        1 * MIB, description="Largest single (non-file) form field of a webhook call, in bytes."
+    )
+    webhook_max_files: int = Field(20, description="Most file parts of a multipart webhook call.")
+    webhook_timestamp_tolerance: int = Field(
+        300,
+        ge=1,
+        description="Seconds an `X-Headrace-Timestamp` (or Stripe `t=`) may be away from now, "
+        "for HMAC webhooks that do not set their own `tolerance`.",
+    )
+
+    # --- outages ------------------------------------------------------------------------
+    temporal_start_timeout: float = Field(
+        5.0,
+        description="Seconds the API waits for Temporal to take a new run before it leaves "
+        "the run pending (started later by the sweeper, or by the caller's retry).",
+    )
+    pending_sweep_interval: float = Field(
+        5.0,
+        description="Seconds between two sweeps of each API process over pending runs "
+        "that Temporal has not taken yet (0: no sweeper).",
+    )
+    pending_start_after: float = Field(
+        10.0,
+        description="A pending run older than this many seconds without a Temporal run is "
+        "started by the sweeper.",
+    )
+    redis_timeout: float = Field(
+        0.5,
+        description="Socket timeout of Redis calls on a request's path (rate limits); past it "
+        "the API falls back to in-process limits.",
+    )
 
     # --- observability ------------------------------------------------------------------
     worker_metrics_port: int | None = Field(

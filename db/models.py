@@ -125,6 +125,9 @@ class Execution(TimestampedModel):
     trigger_type: Mapped[str] = mapped_column(String(20), default="manual")
     parent_execution_id: Mapped[uuid.UUID | None]
     retry_of: Mapped[uuid.UUID | None]  # the execution this one retries (redrive)
+    # A redrive that reuses retry_of's completed outputs: a pending row is started again
+    # from the row alone (api.services.executions.start_pending).
+    reuses_outputs: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     # The created_at indexes also carry the columns analytics reads (status, timings), so its
@@ -230,6 +233,19 @@ class Webhook(TimestampedModel):
     auth_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     secret_encrypted: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WebhookSignature(Base):
+    """A timestamped webhook signature already accepted: one use per signature.
+
+    A signature is only valid within its timestamp's tolerance, so a row older than twice
+    the tolerance can never match a valid call again and is deleted by the sweeper.
+    """
+
+    __tablename__ = "webhook_signatures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Integration(TimestampedModel):

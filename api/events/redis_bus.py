@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from api.events.base import ALL, DEFAULT_QUEUE_LIMIT, Fanout, Message, Subscription
+from api.metrics import count_fallback, set_dependency_up
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +102,17 @@ class RedisEventBus:
                 a down Redis must not slow every step by the timeout).
         """
         if time.monotonic() - self._failed_at < 1.0:
+            count_fallback("redis", "event_bus")
             raise BusUnavailable("Redis failed less than a second ago")
         try:
             async with asyncio.timeout(self.publish_timeout):
                 await self._xadd(execution_id, messages)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed_at = time.monotonic()
+            count_fallback("redis", "event_bus")
+            set_dependency_up("redis", False)
             raise BusUnavailable(f"Redis did not take the events: {type(exc).__name__}") from exc
+        set_dependency_up("redis", True)
 
     async def _xadd(self, execution_id: str, messages: list[Message]) -> None:
         key, everything = self.key(execution_id), self.key(ALL)
@@ -165,7 +170,13 @@ class RedisEventBus:
                 if self._readers.get(topic) is not me:
                     return  # retired while it waited
                 if self._healthy.get(topic, True):
-                    logger.warning("event bus reader of %s lost Redis: %s", key, exc)
+                    logger.warning(
+                        "event bus reader of %s lost Redis (%s): its readers poll the database",
+                        key,
+                        exc,
+                    )
+                    count_fallback("redis", "event_bus")
+                    set_dependency_up("redis", False)
                 self._mark(topic, healthy=False)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)

@@ -55,9 +55,9 @@ async def execute(
         input_data=body.input_data,
         variables=body.variables,
     )
-    if body.async_mode:
+    if body.async_mode or not executions.started(execution):
         response.status_code = status.HTTP_202_ACCEPTED
-        return ExecuteResult(execution_id=execution.id, status="running")
+        return executions.accepted(execution)  # `pending` while Temporal is away
     result = await executions.wait_for_result(session, client, execution, ctx.settings.sync_wait)
     if result.status == "running":
         response.status_code = status.HTTP_202_ACCEPTED
@@ -267,4 +267,4 @@ async def retry_execution(
         from_failed=body.from_failed,
         version=body.version,
     )
-    return ExecuteResult(execution_id=created.id, status="running")
+    return executions.accepted(created)

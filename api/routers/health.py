@@ -1,45 +1,67 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.context import AppContext
 from api.deps import ContextDep
-from api.metrics import ExecutionGauges, render_metrics
+from api.metrics import ExecutionGauges, render_metrics, set_dependency_up
 from api.services.analytics import active_execution_counts
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+async def healthz(
+    ctx: ContextDep,
+    full: Annotated[
+        bool, Query(description="Also report the dependencies (database, Temporal, Redis)")
+    ] = False,
+) -> JSONResponse:
+    """The process is up (200 whatever its dependencies do); ``?full=1`` names them too."""
+    if not full:
+        return JSONResponse({"status": "ok"})
+    checks = await dependency_checks(ctx)
+    degraded = any(v != "ok" for v in checks.values())
+    return JSONResponse({"status": "degraded" if degraded else "ok", "checks": checks})
 
 
 @router.get("/readyz")
 async def readyz(ctx: ContextDep) -> JSONResponse:
-    """The database, Temporal and the event bus answer; 503 names those that do not."""
-    checks = {
-        "database": _check_database(ctx),
-        "temporal": _check_temporal(ctx),
-        "event_bus": _check_event_bus(ctx),
-    }
-    results = await asyncio.gather(*checks.values())
-    status = dict(zip(checks, results, strict=True))
-    ready = all(v == "ok" for v in status.values())
+    """This process can serve: its database answers (503 otherwise).
+
+    Temporal and Redis are not part of it: every replica shares them, so their loss would
+    take every replica out of the load balancer at once (reads included), while the API
+    serves reads, keeps accepted runs pending until Temporal is back and falls back from
+    Redis. Their state is in ``/healthz?full=1`` and ``headrace_dependency_up``.
+    """
+    database = await _check_database(ctx)
+    set_dependency_up("database", database == "ok")
+    ready = database == "ok"
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": status},
+        {"status": "ready" if ready else "unavailable", "checks": {"database": database}},
         status_code=200 if ready else 503,
     )
 
 
+async def dependency_checks(ctx: AppContext) -> dict[str, str]:
+    """Each dependency's state (``ok`` or ``error: …``), also set as ``headrace_dependency_up``."""
+    checks = {"database": _check_database(ctx), "temporal": _check_temporal(ctx)}
+    if ctx.bus.name == "redis":
+        checks["redis"] = _check_event_bus(ctx)
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    for dependency, result in results.items():
+        set_dependency_up(dependency, result == "ok")
+    return results
+
+
 async def _check_database(ctx: AppContext) -> str:
     try:
-        async with asyncio.timeout(5), ctx.engine.connect() as conn:
+        async with asyncio.timeout(3), ctx.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return "ok"
     except Exception as exc:  # any failure means "not ready"; the reason is reported
@@ -48,7 +70,7 @@ async def _check_database(ctx: AppContext) -> str:
 
 async def _check_temporal(ctx: AppContext) -> str:
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(3):
             client = await ctx.temporal.client()
             await client.service_client.check_health()
         return "ok"
@@ -58,7 +80,7 @@ async def _check_temporal(ctx: AppContext) -> str:
 
 async def _check_event_bus(ctx: AppContext) -> str:
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(3):
             await ctx.bus.ping()
         return "ok"
     except Exception as exc:

@@ -36,7 +36,7 @@ def webhook_limiter(request: Request, ctx: ContextDep) -> Limiter:
     """The app's limiter, built on first use (Redis with HEADRACE_REDIS_URL)."""
     limiter: Limiter | None = getattr(request.app.state, "webhook_limiter", None)
     if limiter is None:
-        limiter = build_limiter(ctx.settings.redis_url)
+        limiter = build_limiter(ctx.settings.redis_url, ctx.settings.redis_timeout)
         request.app.state.webhook_limiter = limiter
     return limiter
 

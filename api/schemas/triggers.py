@@ -46,7 +46,10 @@ URL_PATH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-/.]{0,199}$"
 class WebhookAuth(RequestModel):
     """How a webhook's caller proves itself (see docs/triggers.md)."""
 
-    type: Literal["none", "header", "hmac"] = "none"
+    type: Literal["none", "header", "hmac"] = Field(
+        description="`none` (anyone who knows the URL; must be said explicitly), `header` "
+        "or `hmac`."
+    )
     header: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9-]{1,100}$",
@@ -59,8 +62,12 @@ class WebhookAuth(RequestModel):
         None,
         description="`hmac`: accept GitHub's X-Hub-Signature-256 or Stripe's Stripe-Signature.",
     )
-    tolerance: int = Field(
-        300, ge=1, le=86_400, description="`hmac`: seconds a signed timestamp stays valid."
+    tolerance: int | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="`hmac`: seconds a signed timestamp stays valid "
+        "(default HEADRACE_WEBHOOK_TIMESTAMP_TOLERANCE, 300).",
     )
     require_timestamp: bool = Field(
         False, description="`hmac`: refuse Headrace signatures without X-Headrace-Timestamp."
@@ -89,7 +96,9 @@ class WebhookTrigger(RequestModel):
     url_path: str | None = Field(None, pattern=URL_PATH_PATTERN)
     method: WebhookMethod = "POST"
     event_type: str = Field("webhook", min_length=1, max_length=200)
-    authentication: WebhookAuth = Field(default_factory=lambda: WebhookAuth(type="none"))
+    authentication: WebhookAuth = Field(
+        description='Required: `{"type": "none"}` must be chosen explicitly.'
+    )
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     is_active: bool = True
 

@@ -25,7 +25,9 @@ class WebhookCreate(RequestModel):
         None, pattern=URL_PATH_PATTERN, description="Generated (random) if omitted."
     )
     method: WebhookMethod = "POST"
-    authentication: WebhookAuth = Field(default_factory=WebhookAuth)
+    authentication: WebhookAuth = Field(
+        description='Required: `{"type": "none"}` must be chosen explicitly.'
+    )
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     is_active: bool = True
 

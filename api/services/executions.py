@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,22 +11,28 @@ from functools import lru_cache
 from secrets import token_hex
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
 from api.logging_config import request_memo
+from api.metrics import count_deferred_start, count_pending_started
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
+from api.temporal_client import connect_failed
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow, WorkflowVersion
 from db.repositories.executions import ExecutionRepository
 from temporal_workflows.definition import WorkflowDefinition
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from temporal_workflows.validation import validate_input
+
+logger = logging.getLogger(__name__)
 
 _TEMPORAL_TERMINAL = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -92,6 +99,10 @@ async def start_execution(
 ) -> Execution:
     """Validate the input, record the execution, then start its Temporal run.
 
+    The committed ``pending`` row is the run's outbox: if Temporal does not take the run
+    (down, or too slow), the row stays ``pending`` and :func:`sweep_pending` (or the
+    caller's retry of an idempotent call) starts it later. :func:`started` tells which.
+
     ``version_number`` pins a version (default: the current one); ``redrive`` makes it a
     retry of an earlier execution that reuses that one's completed step outputs.
     """
@@ -117,42 +128,120 @@ async def start_execution(
             trigger_type=trigger_type,
             trigger_id=trigger_id,
             retry_of=redrive.retry_of if redrive else None,
+            reuses_outputs=bool(redrive and redrive.reused_outputs),
         )
     )
     await session.commit()
-    run = RunInput(
-        execution_id=str(execution.id),
-        workflow_id=str(workflow.id),
-        version=version.version,
-        definition=definition,
-        input=input_data,
-        variables={**(workflow.variables or {}), **variables},
-        trigger_type=trigger_type,
-        trigger_id=str(trigger_id) if trigger_id else None,
-        created_by=str(user.id),
-        reused_outputs=redrive.reused_outputs if redrive else {},
-        retry_of=str(redrive.retry_of) if redrive else None,
-        secret_key=token_hex(16),
-    )
+    run = _run_input(execution, workflow, definition, redrive.reused_outputs if redrive else {})
     await _start_run(session, client, settings, execution, run)
     return execution
 
 
+def started(execution: Execution) -> bool:
+    """Whether this process saw Temporal take the execution's run."""
+    return execution.temporal_run_id is not None
+
+
+def _run_input(
+    execution: Execution,
+    workflow: Workflow,
+    definition: WorkflowDefinition,
+    reused_outputs: dict[str, Any],
+) -> RunInput:
+    return RunInput(
+        execution_id=str(execution.id),
+        workflow_id=str(workflow.id),
+        version=execution.version,
+        definition=definition,
+        input=execution.input_data,
+        variables={**(workflow.variables or {}), **(execution.variables or {})},
+        trigger_type=execution.trigger_type,
+        trigger_id=str(execution.trigger_id) if execution.trigger_id else None,
+        created_by=str(execution.created_by) if execution.created_by else None,
+        reused_outputs=reused_outputs,
+        retry_of=str(execution.retry_of) if execution.retry_of else None,
+        secret_key=token_hex(16),
+    )
+
+
+def completed_outputs(execution: Execution) -> dict[str, Any]:
+    """The outputs of the execution's completed steps, by step id (what a redrive reuses)."""
+    return {
+        step_id: state.get("output")
+        for step_id, state in (execution.steps or {}).items()
+        if state.get("status") == "completed"
+    }
+
+
+async def start_pending(
+    session: AsyncSession, client: Client, settings: Settings, execution: Execution
+) -> bool:
+    """Start a ``pending`` execution's run from its row; True once Temporal has it.
+
+    Harmless when the run exists: a running one is kept (``USE_EXISTING``), and a closed
+    one is never started again (``REJECT_DUPLICATE``), so every path may call this.
+    """
+    workflow = await session.get(Workflow, execution.workflow_id)
+    if workflow is None:  # deleted since: its executions went with it
+        return False
+    version = await workflow_version(session, workflow, execution.version)
+    reused: dict[str, Any] = {}
+    if execution.retry_of is not None and execution.reuses_outputs:
+        original = await session.get(Execution, execution.retry_of)
+        reused = completed_outputs(original) if original is not None else {}
+    run = _run_input(execution, workflow, validated_definition(version), reused)
+    return await _start_run(session, client, settings, execution, run)
+
+
+# Statuses of a start that did not reach Temporal, or may not have: the row stays pending.
+_NOT_REACHED = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.INTERNAL,
+    }
+)
+
+
 async def _start_run(
     session: AsyncSession, client: Client, settings: Settings, execution: Execution, run: RunInput
-) -> None:
+) -> bool:
+    timeout = settings.temporal_start_timeout
     try:
-        handle = await client.start_workflow(
-            INTERPRETER_WORKFLOW,
-            run,
-            id=execution.temporal_workflow_id,
-            task_queue=settings.task_queue,
-            result_type=RunResult,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            request_eager_start=True,
-            memo=request_memo(),
-        )
+        async with asyncio.timeout(timeout + 1):
+            handle = await client.start_workflow(
+                INTERPRETER_WORKFLOW,
+                run,
+                id=execution.temporal_workflow_id,
+                task_queue=settings.task_queue,
+                result_type=RunResult,
+                # The workflow id is the execution id: a second start of the same execution
+                # (a retry racing the sweeper, two API replicas) joins the first run, and an
+                # ended run is never started again.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                request_eager_start=True,
+                rpc_timeout=timedelta(seconds=timeout),
+                memo=request_memo(),
+            )
+    except WorkflowAlreadyStartedError:
+        return True  # it ran (and ended) already; its events tell the row
+    except (TimeoutError, OSError) as exc:
+        _defer(execution, type(exc).__name__)
+        return False
+    except RuntimeError as exc:
+        if not connect_failed(exc):
+            raise
+        _defer(execution, str(exc))
+        return False
     except RPCError as exc:
+        if exc.status in _NOT_REACHED:
+            _defer(execution, exc.message)
+            return False
         execution.status, execution.error_message = "failed", f"could not start: {exc.message}"
         execution.completed_at = datetime.now(UTC)
         await session.commit()
@@ -160,12 +249,86 @@ async def _start_run(
     # Not committed here: the worker stores the run id with the run's first events, so a
     # start costs the API one commit (SQLite has one writer; the worker is busy writing).
     execution.temporal_run_id = handle.first_execution_run_id or handle.result_run_id
+    return True
+
+
+def _defer(execution: Execution, reason: str) -> None:
+    count_deferred_start()
+    logger.warning(
+        "Temporal did not take run %s (%s): it stays pending and starts when Temporal is back",
+        execution.id,
+        reason,
+    )
+
+
+async def sweep_pending(
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    settings: Settings,
+    *,
+    batch: int = 100,
+) -> int:
+    """Start the ``pending`` executions Temporal has not taken for a while; how many.
+
+    Each row is claimed first (its ``updated_at`` moved forward in one conditional
+    UPDATE), so of several API replicas sweeping at once one starts it; the others would
+    be harmless anyway (see :func:`start_pending`). Stops at the first row Temporal cannot
+    take: the next sweep tries again.
+    """
+    count = 0
+    async with sessions() as session:
+        cutoff = datetime.now(UTC) - timedelta(seconds=settings.pending_start_after)
+        candidates = (
+            await session.scalars(
+                select(Execution.id)
+                .where(Execution.status == "pending", Execution.updated_at < cutoff)
+                .order_by(Execution.created_at)
+                .limit(batch)
+            )
+        ).all()
+        for execution_id in candidates:
+            claim = await session.execute(
+                update(Execution)
+                .where(
+                    Execution.id == execution_id,
+                    Execution.status == "pending",
+                    Execution.updated_at < cutoff,
+                )
+                .values(updated_at=datetime.now(UTC))
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            if claim.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another replica has it
+            execution = await session.get(Execution, execution_id, populate_existing=True)
+            if execution is None or execution.status != "pending":
+                continue
+            try:
+                if not await start_pending(session, client, settings, execution):
+                    break  # Temporal is away: the next sweep tries again
+            except UpstreamUnavailable:
+                continue  # Temporal refused it for good: the row is failed now
+            count += 1
+    if count:
+        count_pending_started(count)
+    return count
+
+
+def accepted(execution: Execution) -> ExecuteResult:
+    """The answer to a start that does not wait: ``running``, or ``pending`` while the run
+    waits in the outbox for Temporal (it starts when Temporal is back)."""
+    return ExecuteResult(
+        execution_id=execution.id, status="running" if started(execution) else "pending"
+    )
 
 
 async def wait_for_result(
     session: AsyncSession, client: Client, execution: Execution, timeout: float
 ) -> ExecuteResult:
-    """Wait up to ``timeout`` seconds for the run; ``running`` if it is not done by then."""
+    """Wait up to ``timeout`` seconds for the run; ``running`` if it is not done by then.
+
+    If Temporal cannot be asked (it went away meanwhile), the row's status is the answer.
+    """
     handle = client.get_workflow_handle(execution.temporal_workflow_id, result_type=RunResult)
     try:
         result = await asyncio.wait_for(handle.result(), timeout)
@@ -173,6 +336,13 @@ async def wait_for_result(
         return ExecuteResult(execution_id=execution.id, status="running")
     except WorkflowFailureError:
         pass
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            raise
+        if isinstance(exc, RuntimeError) and not connect_failed(exc):
+            raise
+        await session.refresh(execution)
+        return ExecuteResult(execution_id=execution.id, status=execution.status)
     else:
         return ExecuteResult(execution_id=execution.id, status=result.status, result=result.output)
     await session.refresh(execution)

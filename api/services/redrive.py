@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.errors import Conflict, InvalidInput, ProblemDetail
-from api.services.executions import Redrive, start_execution
+from api.services.executions import Redrive, completed_outputs, start_execution
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
 from db.execution_projection import TERMINAL
@@ -36,7 +36,7 @@ async def retry_execution(
         retried = await workflow_version(session, workflow, original.version)
         before = check_definition(retried.definition)
         after = check_definition(target.definition)
-        reused = _completed_outputs(original)
+        reused = completed_outputs(original)
         _check_same_upstream(before, after, sorted(reused))
     return await start_execution(
         session,
@@ -50,14 +50,6 @@ async def retry_execution(
         version_number=target.version,
         redrive=Redrive(original.id, reused),
     )
-
-
-def _completed_outputs(execution: Execution) -> dict[str, Any]:
-    return {
-        step_id: state.get("output")
-        for step_id, state in (execution.steps or {}).items()
-        if state.get("status") == "completed"
-    }
 
 
 def _ancestors(definition: WorkflowDefinition, step_id: str) -> set[str]:

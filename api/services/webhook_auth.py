@@ -11,7 +11,8 @@ Schemes (``webhooks.auth_type`` and ``auth_config``):
   (``Stripe-Signature: t=<unix>,v1=<hex>`` over ``"<t>." + body``).
 
 Every comparison is constant-time. A signature that carries a timestamp may be used once:
-:class:`Verified` names the key the caller claims in the replay store.
+:class:`Verified` names the key the caller claims in the replay store (the
+``webhook_signatures`` table, shared by every API replica).
 """
 
 from __future__ import annotations
@@ -56,12 +57,16 @@ class AuthScheme:
     require_timestamp: bool = False
 
     @classmethod
-    def of(cls, auth_type: str, config: Mapping[str, Any]) -> AuthScheme:
+    def of(
+        cls, auth_type: str, config: Mapping[str, Any], default_tolerance: int = 300
+    ) -> AuthScheme:
+        """The stored scheme; a webhook without its own ``tolerance`` gets the default
+        (HEADRACE_WEBHOOK_TIMESTAMP_TOLERANCE)."""
         return cls(
             type=auth_type,
             header=config.get("header") or DEFAULT_TOKEN_HEADER,
             preset=config.get("preset"),
-            tolerance=int(config.get("tolerance") or 300),
+            tolerance=int(config.get("tolerance") or default_tolerance),
             require_timestamp=bool(config.get("require_timestamp")),
         )
 

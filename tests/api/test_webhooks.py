@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.rate_limit import MemoryLimiter, RedisLimiter
+from api.rate_limit import MemoryLimiter, RedisLimiter, build_limiter
 from tests.conftest import UserFactory
 from tests.services import redis_or_skip
 
@@ -35,6 +35,7 @@ class Hooks:
 
     async def webhook(self, workflow_id: str | None = None, **fields: Any) -> dict[str, Any]:
         workflow_id = workflow_id or await self.workflow()
+        fields.setdefault("authentication", {"type": "none"})  # a webhook's auth is explicit
         response = await self.client.post(
             "/api/v1/webhooks", json={"workflow_id": workflow_id, **fields}, headers=self.headers
         )
@@ -110,7 +111,11 @@ class TestWebhookResource:
         await hooks.webhook(url_path=path)
         response = await hooks.client.post(
             "/api/v1/webhooks",
-            json={"workflow_id": await hooks.workflow(), "url_path": path},
+            json={
+                "workflow_id": await hooks.workflow(),
+                "url_path": path,
+                "authentication": {"type": "none"},
+            },
             headers=hooks.headers,
         )
         assert response.status_code == 409
@@ -407,5 +412,12 @@ class TestRateLimit:
         assert await one.hit("w", 2, 60) is None
         assert await two.hit("w", 2, 60) is None
         assert await one.hit("w", 2, 60) is not None
-        assert await one.claim("sig", 60) is True
-        assert await two.claim("sig", 60) is False
+
+    async def test_without_redis_limits_count_in_process(self) -> None:
+        """Redis is an accelerator: a refused connection falls back, it never fails a call."""
+        from tests.deploy.production import free_port
+
+        limiter = build_limiter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
+        answers = [await limiter.hit("down", 2, 60) for _ in range(3)]
+        assert answers[:2] == [None, None]
+        assert answers[2] is not None

@@ -27,6 +27,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith("tests/deploy/test_production_processes.py::"):
             item.add_marker(pytest.mark.xdist_group("production-processes"))
+        elif item.nodeid.startswith("tests/deploy/test_outages.py::"):
+            item.add_marker(pytest.mark.xdist_group("outages"))
 
 
 def free_port() -> int:

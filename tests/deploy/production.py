@@ -195,7 +195,7 @@ class ExitedDuringStartup(AssertionError):
 
 
 async def wait_until_ready(api: ApiProcess, http: httpx.AsyncClient, deadline: float) -> None:
-    """Until ``/readyz`` is 200 (database, Temporal and Redis reachable from that process).
+    """Until ``/readyz`` is 200 (the database is reachable from that process).
 
     Raises:
         ExitedDuringStartup: The process ended first.
@@ -293,8 +293,12 @@ async def production_stack(
     log_dir: Path,
     apis: int = 2,
     workers: int = 2,
+    extra_settings: dict[str, str] | None = None,
 ) -> AsyncIterator[ProductionStack]:
-    """Migrate, start ``apis`` API and ``workers`` worker processes, yield them, stop them."""
+    """Migrate, start ``apis`` API and ``workers`` worker processes, yield them, stop them.
+
+    ``extra_settings`` (lower-case ``HEADRACE_*`` names) are added to every process's.
+    """
     task_queue = f"production-{uuid.uuid4().hex[:8]}"
     bucket = f"headrace-{uuid.uuid4().hex[:10]}"  # does not exist yet: the processes make it
     common = production_settings(
@@ -305,7 +309,7 @@ async def production_stack(
         temporal=temporal,
         task_queue=task_queue,
         log_dir=log_dir,
-    )
+    ) | (extra_settings or {})
     stack = ProductionStack([], [], task_queue, bucket, _minio(s3_endpoint), temporal, processes=[])
     try:
         # Workers touch the database only when they run a step, so they may start (and pay

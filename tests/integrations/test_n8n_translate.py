@@ -73,7 +73,14 @@ class TestWebhookHttpIfSet:
 
     def test_the_webhook_becomes_a_trigger_and_its_item_the_run_input(self) -> None:
         result = translate(load_fixture("order_intake"))
-        assert result.triggers == [{"type": "webhook", "method": "POST", "url_path": "orders"}]
+        assert result.triggers == [
+            {
+                "type": "webhook",
+                "method": "POST",
+                "url_path": "orders",
+                "authentication": {"type": "none"},
+            }
+        ]
         request = steps(result)["Get_Customer"]["with"]
         assert request["url"] == "http://target.invalid/users/{{ input.body.user_id }}"
         assert request["timeout"] == "10s"

@@ -18,15 +18,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
 from api import security
 from api.app import create_app
-from api.errors import UpstreamUnavailable
-from api.rate_limit import MemoryLimiter, RedisLimiter
+from api.rate_limit import MemoryLimiter, build_limiter
 from api.settings import Settings
 from tests.conftest import PASSWORD
+from tests.deploy.production import free_port
 from tests.services import redis_or_skip
 
 ACCOUNT_LIMIT = 3
@@ -385,11 +384,14 @@ class TestRefreshRotation:
 
 
 class TestThrottleStoreOutage:
-    """Without its Redis the throttle refuses logins with a 503, never lets them through."""
+    """Without its Redis the throttle still counts, in-process: logins are neither refused
+    with a 500/503 nor let through uncounted."""
 
-    async def test_an_unreachable_redis_is_a_503_to_try_again(self) -> None:
-        limiter = RedisLimiter(Redis.from_url("redis://127.0.0.1:1/0"))
-        with pytest.raises(UpstreamUnavailable) as raised:
-            await limiter.hit("login:account:x", 10, 900)
-        assert raised.value.status == 503
-        assert raised.value.headers["Retry-After"] == "1"
+    async def test_an_unreachable_redis_falls_back_to_counting_in_process(self) -> None:
+        limiter = build_limiter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
+        answers = [await limiter.hit("login:account:x", 3, 900) for _ in range(4)]
+        assert answers[:3] == [None, None, None] and answers[3] is not None
+        await limiter.undo("login:account:x", 900)
+        assert await limiter.hit("login:account:x", 3, 900) is not None  # 4 - 1 + 1 > 3
+        await limiter.reset("login:account:x", 900)
+        assert await limiter.hit("login:account:x", 3, 900) is None

@@ -102,7 +102,11 @@ async def test_no_run_and_no_event_is_lost_while_the_worker_is_killed(dev_stack:
         ).json()
         hook = await client.post(
             "/api/v1/webhooks",
-            json={"workflow_id": workflow["id"], "rate_limit": {"requests": 10_000, "per": "1s"}},
+            json={
+                "workflow_id": workflow["id"],
+                "authentication": {"type": "none"},
+                "rate_limit": {"requests": 10_000, "per": "1s"},
+            },
         )
         assert hook.status_code == 201, hook.text
         answered = await send_calls(client, hook.json()["url_path"], dev_stack)

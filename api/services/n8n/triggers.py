@@ -71,6 +71,8 @@ def _webhook(node: Node) -> tuple[list[dict[str, Any]], list[str]]:
     else:
         notes.append(f"webhook {node.name!r}: path {path!r} is not a valid Headrace path")
     auth = node.param("authentication", "none")
+    # Said explicitly either way: a Headrace webhook never gets `none` by omission.
+    trigger["authentication"] = {"type": "none"}
     if auth != "none":
         trigger["authentication"] = {"type": "header"}
         notes.append(
