@@ -63,7 +63,7 @@ def build_context(
         encryptor=Encryptor(settings.signing_key),
         store=build_object_store(settings),
         passwords=PasswordHasher(settings.password_hash_concurrency),
-        limiter=build_limiter(settings.redis_url),
+        limiter=build_limiter(settings.redis_url, settings.redis_timeout),
         bus=bus or build_event_bus(settings),
     )
     return ctx

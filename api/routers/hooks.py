@@ -16,7 +16,6 @@ from api.errors import (
     RateLimited,
 )
 from api.metrics import count_webhook
-from api.rate_limit import Limiter, build_limiter
 from api.schemas.webhooks import HookAccepted
 from api.services import webhooks
 
@@ -30,15 +29,6 @@ _REJECTIONS: dict[type[HeadraceError], str] = {
     InvalidInput: "invalid",
     RateLimited: "rate_limited",
 }
-
-
-def webhook_limiter(request: Request, ctx: ContextDep) -> Limiter:
-    """The app's limiter, built on first use (Redis with HEADRACE_REDIS_URL)."""
-    limiter: Limiter | None = getattr(request.app.state, "webhook_limiter", None)
-    if limiter is None:
-        limiter = build_limiter(ctx.settings.redis_url, ctx.settings.redis_timeout)
-        request.app.state.webhook_limiter = limiter
-    return limiter
 
 
 async def receive(
@@ -55,7 +45,7 @@ async def receive(
         client=client,
         settings=ctx.settings,
         encryptor=ctx.encryptor,
-        limiter=webhook_limiter(request, ctx),
+        limiter=ctx.limiter,
     )
     call = webhooks.IncomingCall(
         url_path=url_path,
