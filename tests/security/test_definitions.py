@@ -97,7 +97,7 @@ BOMBS = {
     "repeat": "'a'*10**9",
     "range": "range(10**9)|list",
     "format-width": "'%999999999s'|format('a')",
-    "concat": "((('a'*100000) ~ ('a'*100000)) * 1)|list|map('center', 100000)|join",
+    "concat": " ~ ".join(["vars.s"] * 300),
     "join-of-centers": "('a'*2000)|map('center', 99999)|join",
 }
 
