@@ -54,6 +54,8 @@ CANCELLED_RUNS_CLOSE = "cancelled-runs-close"
 # Each evaluation has a budget of work, and going over it fails the step as
 # ExpressionLimitExceeded (runs recorded before evaluate without a budget, as they did).
 EXPRESSION_BUDGET = "expression-budget"
+# A foreach over more than `limits.max_foreach_items` items fails as ForeachTooManyItems.
+FOREACH_ITEMS_LIMIT = "foreach-items-limit"
 SELF_RECORDING_TYPES = frozenset({"http"})
 DEFAULT_MAX_ITERATIONS = 100
 # Steps that wait for Updates addressed to this run: a child run would never receive them.
@@ -420,6 +422,17 @@ class HeadraceRun(StepRunners):
             raise StepError(
                 f"foreach must give a list, got {type(items).__name__}", "ExpressionError"
             )
+        cap = self._run.limits.max_foreach_items
+        if (
+            self._run.foreach_items is None
+            and len(items) > cap
+            and workflow.patched(FOREACH_ITEMS_LIMIT)
+        ):
+            raise StepError(
+                f"foreach gives {len(items)} items; at most {cap} are allowed "
+                "(HEADRACE_MAX_FOREACH_ITEMS)",
+                "ForeachTooManyItems",
+            )
         if (
             self._run.foreach_items is None
             and not step.pure
@@ -466,6 +479,8 @@ class HeadraceRun(StepRunners):
                 foreach_items=items[start : start + size],
                 index_offset=start,
                 context_steps=upstream,
+                limits=self._run.limits,
+                depth=self._run.depth,
             )
             result = await self._run_child(
                 chunk, f"{step.id}: items from {start}", "ForeachChunkFailed"
@@ -578,6 +593,8 @@ class HeadraceRun(StepRunners):
                 context_steps=upstream,
                 until_segment=segment,
                 context_execution_id=context["execution"]["id"],
+                limits=self._run.limits,
+                depth=self._run.depth,
             )
             summary = f"{step.id}: tries {done + 1}-{done + segment.tries}"
             result = await self._run_child(run, summary, "UntilSegmentFailed")

@@ -14,9 +14,10 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.errors import InvalidInput, ProblemDetail, RateLimited, UpstreamUnavailable
 from api.logging_config import request_memo
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
+from api.services.limits import run_limits
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
 from db.execution_projection import TERMINAL
@@ -102,6 +103,7 @@ async def start_execution(
         raise InvalidInput(
             detail="input_data does not match the workflow's input_schema", errors=errors
         )
+    await _check_unfinished_runs(session, settings, user)
     execution_id = execution_id or uuid.uuid4()
     execution = await ExecutionRepository(session).add(
         Execution(
@@ -131,9 +133,24 @@ async def start_execution(
         created_by=str(user.id),
         reused_outputs=redrive.reused_outputs if redrive else {},
         retry_of=str(redrive.retry_of) if redrive else None,
+        limits=run_limits(settings),
     )
     await _start_run(session, client, settings, execution, run)
     return execution
+
+
+async def _check_unfinished_runs(session: AsyncSession, settings: Settings, user: User) -> None:
+    """429 when ``user`` already has HEADRACE_MAX_UNFINISHED_RUNS_PER_USER unfinished runs.
+
+    Two starts at the same moment may both pass: the quota bounds load, it is not a lock.
+    """
+    cap = settings.max_unfinished_runs_per_user
+    if await ExecutionRepository(session).count_unfinished_by(user.id) >= cap:
+        raise RateLimited(
+            detail=f"{cap} runs started by this user (or of their workflows' triggers) have "
+            "not finished yet (HEADRACE_MAX_UNFINISHED_RUNS_PER_USER); start more when some end",
+            headers={"Retry-After": "10"},
+        )
 
 
 async def _start_run(

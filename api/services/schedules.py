@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -38,6 +40,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.context import AppContext
 from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
 from api.schemas.triggers import ScheduleAction, ScheduleState, ScheduleTrigger
+from api.services.limits import run_limits
 from api.settings import Settings
 from api.temporal_client import TemporalGateway
 from db.models import Trigger, Workflow
@@ -138,6 +141,12 @@ def schedule_state(trigger: Trigger, workflow_id: uuid.UUID, status: str) -> Tem
     return TemporalScheduleState(paused=trigger.paused or status != "active", note=note)
 
 
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
 def _duration(text: str | None) -> timedelta | None:
     return parse_duration(text) if text is not None else None
 
@@ -166,6 +175,7 @@ class Schedules:
                 trigger_id=str(trigger.id),
                 input=spec.input_data,
                 created_by=str(workflow.owner_id),
+                limits=run_limits(self.settings),
             ),
             id=f"headrace-scheduled-{trigger.id}",
             task_queue=self.settings.task_queue,
@@ -248,7 +258,32 @@ class Schedules:
     async def backfill(
         self, trigger: Trigger, start: datetime, end: datetime, overlap: str
     ) -> None:
-        handle = await self._handle(trigger)
+        client = await self._client()
+        try:  # Temporal itself tells how many actions the window holds
+            matching = await client.workflow_service.list_schedule_matching_times(
+                ListScheduleMatchingTimesRequest(
+                    namespace=client.namespace,
+                    schedule_id=trigger.schedule_id or "",
+                    start_time=_timestamp(start),
+                    end_time=_timestamp(end),
+                )
+            )
+        except RPCError as exc:
+            raise _unavailable(exc) from exc
+        runs, cap = len(matching.start_time), self.settings.max_backfill_runs
+        if runs > cap:
+            raise InvalidInput(
+                detail=f"the window holds {runs} runs; a backfill may start at most {cap}",
+                errors=[
+                    ProblemDetail(
+                        "/end",
+                        f"the window holds {runs} runs; at most {cap} per backfill "
+                        "(HEADRACE_MAX_BACKFILL_RUNS): backfill it in parts",
+                        "limit_exceeded",
+                    )
+                ],
+            )
+        handle = client.get_schedule_handle(trigger.schedule_id or "")
         await _call(handle.backfill(ScheduleBackfill(start, end, OVERLAP[overlap])), "")
 
     async def describe(self, trigger: Trigger) -> ScheduleState | None:

@@ -6,7 +6,6 @@ Each attack goes through the real API and, where a run is involved, the real wor
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -95,7 +94,6 @@ BOMBS = {
     "center-map": "('a'*100000)|map('center',100000)|list",
     "wordwrap": "[" + ", ".join(["'a'*100000"] * 8) + "]|map('wordwrap', 1)|list",
     "repeat": "'a'*10**9",
-    "range": "range(10**9)|list",
     "format-width": "'%999999999s'|format('a')",
     "concat": " ~ ".join(["vars.s"] * 300),
     "join-of-centers": "('a'*2000)|map('center', 99999)|join",
@@ -110,21 +108,28 @@ class TestExpressionBombs:
         self, runner: Runner, expression: str
     ) -> None:
         definition = {
-            "steps": [{"id": "bomb", "type": "transform", "with": {"v": f"{{{{ {expression} }}}}"}}]
+            "variables": {"s": "a" * 100_000},
+            "steps": [
+                {"id": "bomb", "type": "transform", "with": {"v": f"{{{{ {expression} }}}}"}}
+            ],
         }
-        started = time.perf_counter()
+        # A synchronous run answers 200 only once the run ended: a bomb that stalled the
+        # workflow task (Temporal's deadlock detector, 2 s) would leave it running.
         execution = await runner.run(definition)
-        elapsed = time.perf_counter() - started
         assert execution["status"] == "failed"
         failure = await step_failure(runner, execution["id"], "bomb")
-        assert failure["error_type"] in ("ExpressionLimitExceeded", "ExpressionError")
-        if expression != BOMBS["range"]:  # `range` is simply not there
-            assert failure["error_type"] == "ExpressionLimitExceeded", failure
-            assert "too much work" in failure["error"]
-        assert elapsed < 10, elapsed  # generous for CI: the evaluation itself is milliseconds
+        assert failure["error_type"] == "ExpressionLimitExceeded", failure
+        assert "too much work" in failure["error"]
 
         after = await runner.run({"steps": [{"id": "ok", "type": "transform", "with": {"v": 1}}]})
         assert after["status"] == "completed"
+
+    async def test_range_does_not_exist(self, runner: Runner) -> None:
+        definition = {
+            "steps": [{"id": "a", "type": "transform", "with": {"v": "{{ range(10**9)|list }}"}}]
+        }
+        response = await runner.post("/api/v1/workflows", {"name": "r", "definition": definition})
+        assert pointers(response) == ["/definition/steps/0/with/v"]
 
     async def test_validation_does_not_evaluate_a_bomb(self, runner: Runner) -> None:
         """Constant parts of expressions are not folded at save time (Jinja's optimizer
@@ -150,8 +155,7 @@ class TestNesting:
         response = await runner.post("/api/v1/workflows", {"name": "n", "definition": definition})
         assert pointers(response) == ["/definition/steps/0/with/v"]
         validate = await runner.post("/api/v1/workflows/validate", {"definition": definition})
-        assert validate.status_code == 200
-        assert [e["pointer"] for e in validate.json()["errors"]] == ["/steps/0/with/v"]
+        assert pointers(validate) == ["/definition/steps/0/with/v"]
 
     async def test_a_deeply_nested_definition_is_a_422(self, runner: Runner) -> None:
         value: Any = 1
@@ -162,7 +166,7 @@ class TestNesting:
         [pointer] = pointers(response)
         assert pointer.startswith("/definition/steps/0/with/v/a/a")
 
-    async def test_a_request_body_nested_beyond_the_json_parser_is_a_4xx(
+    async def test_a_request_body_nested_beyond_the_json_parser_is_a_400(
         self, runner: Runner
     ) -> None:
         body = '{"name": "n", "definition": ' + "[" * 100_000 + "]" * 100_000 + "}"
@@ -171,7 +175,8 @@ class TestNesting:
             content=body,
             headers={**runner.headers, "Content-Type": "application/json"},
         )
-        assert response.status_code == 422, response.text
+        # FastAPI turns the parser's RecursionError into "error parsing the body"
+        assert response.status_code == 400, response.text
         assert response.headers["content-type"] == "application/problem+json"
 
 
