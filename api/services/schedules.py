@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -259,32 +259,46 @@ class Schedules:
         self, trigger: Trigger, start: datetime, end: datetime, overlap: str
     ) -> None:
         client = await self._client()
-        try:  # Temporal itself tells how many actions the window holds
-            matching = await client.workflow_service.list_schedule_matching_times(
-                ListScheduleMatchingTimesRequest(
-                    namespace=client.namespace,
-                    schedule_id=trigger.schedule_id or "",
-                    start_time=_timestamp(start),
-                    end_time=_timestamp(end),
-                )
-            )
-        except RPCError as exc:
-            raise _unavailable(exc) from exc
-        runs, cap = len(matching.start_time), self.settings.max_backfill_runs
-        if runs > cap:
+        cap = self.settings.max_backfill_runs
+        if await self._count_actions(client, trigger, start, end, cap=cap) > cap:
             raise InvalidInput(
-                detail=f"the window holds {runs} runs; a backfill may start at most {cap}",
+                detail=f"the window holds more than {cap} runs",
                 errors=[
                     ProblemDetail(
                         "/end",
-                        f"the window holds {runs} runs; at most {cap} per backfill "
-                        "(HEADRACE_MAX_BACKFILL_RUNS): backfill it in parts",
+                        f"the window holds more than {cap} runs, the most one backfill may "
+                        "start (HEADRACE_MAX_BACKFILL_RUNS): backfill it in parts",
                         "limit_exceeded",
                     )
                 ],
             )
         handle = client.get_schedule_handle(trigger.schedule_id or "")
         await _call(handle.backfill(ScheduleBackfill(start, end, OVERLAP[overlap])), "")
+
+    async def _count_actions(
+        self, client: Client, trigger: Trigger, start: datetime, end: datetime, *, cap: int
+    ) -> int:
+        """How many actions the schedule takes in [start, end], counting no further than
+        past ``cap``. Temporal answers a bounded page of times per call, so this asks again
+        from just after the last time it was given."""
+        total, since = 0, start
+        while total <= cap:
+            try:
+                page = await client.workflow_service.list_schedule_matching_times(
+                    ListScheduleMatchingTimesRequest(
+                        namespace=client.namespace,
+                        schedule_id=trigger.schedule_id or "",
+                        start_time=_timestamp(since),
+                        end_time=_timestamp(end),
+                    )
+                )
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
+            if not page.start_time:
+                break
+            total += len(page.start_time)
+            since = page.start_time[-1].ToDatetime(tzinfo=UTC) + timedelta(microseconds=1)
+        return total
 
     async def describe(self, trigger: Trigger) -> ScheduleState | None:
         """Next fire times and recent actions; None if Temporal has no such schedule."""
