@@ -137,16 +137,33 @@ def _check(raw: object) -> tuple[WorkflowDefinition | None, list[DefinitionProbl
 
 def _too_deep(value: object, limit: int) -> tuple[str | int, ...] | None:
     """The path of the first value nested deeper than ``limit``, or None (no recursion)."""
-    stack: list[tuple[object, tuple[str | int, ...]]] = [(value, ())]
+    if not _deeper_than(value, limit):
+        return None
+    path: tuple[str | int, ...] = ()
+    while len(path) <= limit:  # follow a branch that goes too deep, down to where it does
+        children: list[tuple[str | int, object]] = (
+            [(str(k), v) for k, v in value.items()]
+            if isinstance(value, dict)
+            else list(enumerate(value))
+            if isinstance(value, list)
+            else []
+        )
+        key, value = next((k, c) for k, c in children if _deeper_than(c, limit - len(path) - 1))
+        path = (*path, key)
+    return path
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
-        item, path = stack.pop()
-        if len(path) > limit:
-            return path
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
         if isinstance(item, dict):
-            stack.extend((child, (*path, str(key))) for key, child in item.items())
+            stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
-            stack.extend((child, (*path, index)) for index, child in enumerate(item))
-    return None
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 # --- pydantic errors to problems ---------------------------------------------------------
