@@ -133,7 +133,7 @@ class WorkBudget:
 
     __slots__ = ("remaining",)
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: float) -> None:
         self.remaining = limit
 
     def charge(self, amount: int) -> None:
@@ -161,7 +161,7 @@ def work_budget(limit: int | None = MAX_WORK) -> Iterator[WorkBudget]:
     if current is not None:
         yield current
         return
-    budget = WorkBudget(limit if limit is not None else math.inf)  # type: ignore[arg-type]
+    budget = WorkBudget(limit if limit is not None else math.inf)
     token = _BUDGET.set(budget)
     try:
         yield budget
@@ -187,7 +187,7 @@ def account(result: Any, source: Any = None) -> Any:
         return result
     if isinstance(result, str):
         budget.charge(len(result))
-    elif isinstance(result, Iterator) and not isinstance(result, str):
+    elif isinstance(result, Iterator):
         return _metered(result)
     elif isinstance(result, list | tuple | Mapping):
         budget.charge(measure(result, max(int(min(budget.remaining, MAX_WORK)), 0) + 1))
