@@ -1,4 +1,10 @@
-"""Reading stored definitions for ``workflow`` steps (child workflows)."""
+"""Reading stored definitions for ``workflow`` steps (child workflows).
+
+A ``workflow`` step runs its child with the rights of the parent workflow's owner, so the
+loader refuses (``ChildWorkflowForbidden``, not retried) a child that owner may not run:
+the rule of :func:`api.services.access.can_see` (the owner's own, shared, or any if the
+owner is an admin). The owner is read now, not taken from the run's input.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from db.models import Workflow, WorkflowVersion
+from api.services.access import can_see
+from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowRepository
 from temporal_workflows.run_types import ChildDefinition, ChildDefinitionInput
 from temporal_workflows.validation import DefinitionInvalid, validate_definition
@@ -23,6 +30,8 @@ class DefinitionActivities:
     async def load_child_definition(self, request: ChildDefinitionInput) -> ChildDefinition:
         async with self._sessions() as session:
             workflow, version = await self._find(session, request)
+            if request.parent_workflow_id is not None:
+                await self._check_owner_may_run(session, request.parent_workflow_id, workflow)
         try:
             definition = validate_definition(version.definition)
         except DefinitionInvalid as exc:
@@ -39,13 +48,24 @@ class DefinitionActivities:
             secret_key=token_hex(16),
         )
 
+    async def _check_owner_may_run(
+        self, session: AsyncSession, parent_workflow_id: str, child: Workflow
+    ) -> None:
+        parent_id = _uuid(parent_workflow_id)
+        parent = await WorkflowRepository(session).get(parent_id) if parent_id else None
+        owner = await session.get(User, parent.owner_id) if parent else None
+        if owner is None or not can_see(owner, child):
+            raise ApplicationError(
+                f"workflow {parent_workflow_id} may not run workflow {child.id}: "
+                "its owner may run only their own workflows and shared ones",
+                type="ChildWorkflowForbidden",
+                non_retryable=True,
+            )
+
     async def _find(
         self, session: AsyncSession, request: ChildDefinitionInput
     ) -> tuple[Workflow, WorkflowVersion]:
-        try:
-            workflow_id = uuid.UUID(request.workflow_id)
-        except ValueError:
-            workflow_id = None
+        workflow_id = _uuid(request.workflow_id)
         repo = WorkflowRepository(session)
         workflow = await repo.get(workflow_id) if workflow_id else None
         if workflow is None:
@@ -62,3 +82,10 @@ class DefinitionActivities:
                 non_retryable=True,
             )
         return workflow, version
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

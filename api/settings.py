@@ -165,6 +165,34 @@ class Settings(BaseSettings):
         description="Socket timeout of Redis calls on a request's path (rate limits); past it "
         "the API falls back to in-process limits.",
     )
+    max_child_workflow_depth: int = Field(
+        10,
+        ge=0,
+        description="How deep `workflow` steps may nest child runs; a step that would go "
+        "deeper fails with ChildWorkflowDepthExceeded (a workflow calling itself ends there).",
+    )
+    max_foreach_items: int = Field(
+        10_000,
+        ge=1,
+        description="Longest list a `foreach` may run over; longer fails the step with "
+        "ForeachTooManyItems.",
+    )
+    max_foreach_concurrency: int = Field(
+        100,
+        ge=1,
+        description="Largest `concurrency` a step may ask for; more is a 422 when saved.",
+    )
+    max_backfill_runs: int = Field(
+        1000,
+        ge=1,
+        description="Most runs one schedule backfill may start; a wider window is a 422.",
+    )
+    max_unfinished_runs_per_user: int = Field(
+        200,
+        ge=1,
+        description="Most pending/running/waiting/paused runs one user may have; starting "
+        "another is a 429. Webhook and schedule runs count against the workflow's owner.",
+    )
 
     # --- observability ------------------------------------------------------------------
     worker_metrics_port: int | None = Field(

@@ -9,7 +9,10 @@ Rules (docs/expressions.md has the user's version):
 * a missing name, key or index is a :class:`~temporal_workflows.sandbox.MissingValue`:
   ``a.b.c | default(1)`` and ``a.b is defined`` work, but a result that is missing, or an
   operation on a missing value, raises :class:`ExpressionError` naming the missing path;
-* evaluation is deterministic and bounded (see :mod:`temporal_workflows.sandbox`);
+* evaluation is deterministic and bounded (see :mod:`temporal_workflows.sandbox`): one call
+  of :func:`evaluate` (or ``evaluate_expression``/``evaluate_condition``) has one budget of
+  work, and going over it, or over any single operation's bound, raises
+  :class:`ExpressionLimitExceeded`;
 * ``secrets.<name>`` gives a marker string unless real secrets are in the context (see
   :mod:`temporal_workflows.secret_markers`).
 
@@ -29,9 +32,12 @@ from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError,
 
 from temporal_workflows.sandbox import (
     ENVIRONMENT,
+    MAX_WORK,
     ExpressionLimitError,
+    charge,
     render_text,
     to_json_value,
+    work_budget,
 )
 from temporal_workflows.secret_markers import (
     SECRET_MARKER_PREFIX,
@@ -59,9 +65,11 @@ from temporal_workflows.templates import (
 
 __all__ = [
     "CONTEXT_NAMES",
+    "MAX_WORK",
     "SECRET_MARKER_PREFIX",
     "SECRET_MARKER_SUFFIX",
     "ExpressionError",
+    "ExpressionLimitExceeded",
     "UnknownSecretError",
     "build_context",
     "contains_secret_markers",
@@ -90,7 +98,10 @@ class ExpressionError(Exception):
         message: What went wrong, for users.
         expression: The expression source (or whole template string) concerned.
         location: Where the template sits, e.g. ``steps.vip.with.discount``.
+        error_type: What a step failing with it reports as its error type.
     """
+
+    error_type = "ExpressionError"
 
     def __init__(self, message: str, *, expression: str = "", location: str = "") -> None:
         super().__init__(message)
@@ -105,6 +116,12 @@ class ExpressionError(Exception):
             shown = f"{{{{ {shown} }}}}"
         what = f" (in {shown})" if shown else ""
         return f"{where}{self.message}{what}"
+
+
+class ExpressionLimitExceeded(ExpressionError):
+    """An expression tried to do more work, or build a larger value, than allowed."""
+
+    error_type = "ExpressionLimitExceeded"
 
 
 class UnknownSecretError(ExpressionError, KeyError):
@@ -138,35 +155,45 @@ def _compile_text(text: str) -> tuple[str | _Expression, ...]:
 # --- evaluation --------------------------------------------------------------------------
 
 
-def evaluate(value: Any, context: Mapping[str, Any], *, location: str = "") -> Any:
-    """Evaluate every template inside ``value``.
+def evaluate(
+    value: Any, context: Mapping[str, Any], *, location: str = "", budget: int | None = MAX_WORK
+) -> Any:
+    """Evaluate every template inside ``value``, all of them within one budget of work.
 
     Args:
         value: A JSON-like value: strings are templates, dicts and lists are walked.
         context: The names expressions see, usually from :func:`build_context`.
         location: Where ``value`` sits, for error messages (``steps.vip.with``).
+        budget: Units of work (characters and items produced) allowed; None: unbounded
+            (only for replaying runs recorded before budgets existed).
 
     Returns:
         A new JSON-safe value; values without templates are returned as they are.
 
     Raises:
+        ExpressionLimitExceeded: If it does too much work.
         ExpressionError: If a template does not parse, fails, or yields a missing value.
     """
+    with work_budget(budget):
+        return _evaluate_value(value, context, location)
+
+
+def _evaluate_value(value: Any, context: Mapping[str, Any], location: str) -> Any:
     if isinstance(value, str):
         return _evaluate_string(value, context, location) if "{{" in value else value
     if isinstance(value, dict):
         return {
-            key: evaluate(item, context, location=_child(location, key))
+            key: _evaluate_value(item, context, _child(location, key))
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [
-            evaluate(item, context, location=f"{location}[{i}]") for i, item in enumerate(value)
-        ]
+        return [_evaluate_value(item, context, f"{location}[{i}]") for i, item in enumerate(value)]
     return value
 
 
-def evaluate_expression(expr: str, context: Mapping[str, Any], *, location: str = "") -> Any:
+def evaluate_expression(
+    expr: str, context: Mapping[str, Any], *, location: str = "", budget: int | None = MAX_WORK
+) -> Any:
     """Evaluate one expression, written ``"{{ x }}"`` or bare ``"x"``, to its JSON value.
 
     Raises:
@@ -176,10 +203,13 @@ def evaluate_expression(expr: str, context: Mapping[str, Any], *, location: str 
         source = expression_source(expr)
     except TemplateSyntaxProblem as exc:
         raise ExpressionError(str(exc), expression=expr, location=location) from None
-    return _value(_compiled(source, location), context, location)
+    with work_budget(budget):
+        return _value(_compiled(source, location), context, location)
 
 
-def evaluate_condition(expr: str, context: Mapping[str, Any], *, location: str = "") -> bool:
+def evaluate_condition(
+    expr: str, context: Mapping[str, Any], *, location: str = "", budget: int | None = MAX_WORK
+) -> bool:
     """Evaluate a ``when``/``until`` expression (``"{{ x }}"`` or bare ``"x"``) to a bool.
 
     The value is coerced with Python truthiness: ``0``, ``""``, ``[]``, ``{}`` and null are
@@ -188,7 +218,7 @@ def evaluate_condition(expr: str, context: Mapping[str, Any], *, location: str =
     Raises:
         ExpressionError: As :func:`evaluate_expression`.
     """
-    return bool(evaluate_expression(expr, context, location=location))
+    return bool(evaluate_expression(expr, context, location=location, budget=budget))
 
 
 def _evaluate_string(text: str, context: Mapping[str, Any], location: str) -> Any:
@@ -211,14 +241,22 @@ def _compiled(source: str, location: str) -> _Expression:
         return _compile(source)
     except TemplateSyntaxError as exc:
         raise _syntax_error(exc, source, location) from None
+    except RecursionError:  # validation refuses these; a definition stored before may not
+        raise ExpressionLimitExceeded(
+            "too much work: the expression is nested too deeply",
+            expression=source,
+            location=location,
+        ) from None
 
 
 def _render(expression: _Expression, context: Mapping[str, Any], location: str) -> str:
     result = _run(expression, context, location)
     try:
-        return render_text(result)
+        text = render_text(result)
+        charge(len(text))  # `{{ big }}` a thousand times in one string is work too
     except Exception as exc:  # one funnel: users get an ExpressionError, never a crash
         raise _runtime_error(exc, expression, context, location) from None
+    return text
 
 
 def _value(expression: _Expression, context: Mapping[str, Any], location: str) -> Any:
@@ -244,14 +282,16 @@ def _runtime_error(
 ) -> ExpressionError:
     if isinstance(exc, UndefinedError):
         return _missing_error(expression, context, location)
-    if isinstance(exc, ExpressionLimitError):
-        message = f"too much work: {exc}"
-    elif isinstance(exc, SecurityError):
+    limit = {RecursionError: "the value is nested too deeply", MemoryError: "out of memory"}
+    if isinstance(exc, ExpressionLimitError) or type(exc) in limit:
+        what = limit.get(type(exc), str(exc))
+        return ExpressionLimitExceeded(
+            f"too much work: {what}", expression=expression.source, location=location
+        )
+    if isinstance(exc, SecurityError):
         message = f"not allowed: {exc}"
     elif isinstance(exc, TemplateError | TypeError | ValueError | ArithmeticError | LookupError):
         message = str(exc) or type(exc).__name__
-    elif isinstance(exc, RecursionError):
-        message = "the value is nested too deeply"
     else:
         message = f"{type(exc).__name__}: {exc}"
     return ExpressionError(message, expression=expression.source, location=location)

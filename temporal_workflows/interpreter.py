@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_workflows.durations import parse_duration
     from temporal_workflows.event_emitter import EventEmitter
     from temporal_workflows.expressions import (
+        MAX_WORK,
         ExpressionError,
         build_context,
         evaluate,
@@ -50,6 +51,11 @@ ACTIVITY_SIDE_STEP_EVENTS = "activity-side-step-events"
 FOREACH_IN_CHILDREN = "foreach-in-children"
 UNTIL_IN_CHILDREN = "until-in-children"
 CANCELLED_RUNS_CLOSE = "cancelled-runs-close"
+# Each evaluation has a budget of work, and going over it fails the step as
+# ExpressionLimitExceeded (runs recorded before evaluate without a budget, as they did).
+EXPRESSION_BUDGET = "expression-budget"
+# A foreach over more than `limits.max_foreach_items` items fails as ForeachTooManyItems.
+FOREACH_ITEMS_LIMIT = "foreach-items-limit"
 SELF_RECORDING_TYPES = frozenset({"http"})
 DEFAULT_MAX_ITERATIONS = 100
 # Steps that wait for Updates addressed to this run: a child run would never receive them.
@@ -72,6 +78,7 @@ class HeadraceRun(StepRunners):
         self._emitter: EventEmitter | None = None
         self._aborting = False
         self._activity_events = False
+        self._budget: int | None = None
         self._types: dict[str, str] = {}
         self._outcomes: dict[str, StepOutcome] = {}
         self._gate = PauseGate()
@@ -157,6 +164,7 @@ class HeadraceRun(StepRunners):
         emitter.start()
         # Plain I/O steps record their own start/completion (no local activity per step).
         self._activity_events = workflow.patched(ACTIVITY_SIDE_STEP_EVENTS)
+        self._budget = MAX_WORK if workflow.patched(EXPRESSION_BUDGET) else None
         self._status = "running"
         emitter.emit("execution.started", data={"input": run.input, "version": run.version})
         try:
@@ -194,7 +202,9 @@ class HeadraceRun(StepRunners):
         if definition.output is None:
             return {sid: s.output for sid, s in self._steps.items() if s.status == "completed"}
         try:
-            return evaluate(definition.output, self._context(), location="output")
+            return evaluate(
+                definition.output, self._context(), location="output", budget=self._budget
+            )
         except ExpressionError as exc:
             raise RunFailed("output", str(exc)) from exc
 
@@ -242,9 +252,14 @@ class HeadraceRun(StepRunners):
         if step.when is None:
             return all(self._steps[d].status == "completed" for d in step.depends_on)
         try:
-            return evaluate_condition(step.when, self._context(), location=f"steps.{step.id}.when")
+            return evaluate_condition(
+                step.when,
+                self._context(),
+                location=f"steps.{step.id}.when",
+                budget=self._budget,
+            )
         except ExpressionError as exc:
-            raise StepError(str(exc), "ExpressionError") from exc
+            raise self._expression_failed(exc) from exc
 
     async def _run_step(self, step: StepDefinition) -> None:
         own_events = self._records_own_lifecycle(step)
@@ -408,6 +423,17 @@ class HeadraceRun(StepRunners):
             raise StepError(
                 f"foreach must give a list, got {type(items).__name__}", "ExpressionError"
             )
+        cap = self._run.limits.max_foreach_items
+        if (
+            self._run.foreach_items is None
+            and len(items) > cap
+            and workflow.patched(FOREACH_ITEMS_LIMIT)
+        ):
+            raise StepError(
+                f"foreach gives {len(items)} items; at most {cap} are allowed "
+                "(HEADRACE_MAX_FOREACH_ITEMS)",
+                "ForeachTooManyItems",
+            )
         if (
             self._run.foreach_items is None
             and not step.pure
@@ -455,6 +481,8 @@ class HeadraceRun(StepRunners):
                 index_offset=start,
                 context_steps=upstream,
                 secret_key=self._run.secret_key,
+                limits=self._run.limits,
+                depth=self._run.depth,
             )
             result = await self._run_child(
                 chunk, f"{step.id}: items from {start}", "ForeachChunkFailed"
@@ -525,10 +553,13 @@ class HeadraceRun(StepRunners):
             output = await self._call(step, context)
             try:
                 done = evaluate_condition(
-                    step.until, {**context, "output": output}, location=f"steps.{step.id}.until"
+                    step.until,
+                    {**context, "output": output},
+                    location=f"steps.{step.id}.until",
+                    budget=self._budget,
                 )
             except ExpressionError as exc:
-                raise StepError(str(exc), "ExpressionError") from exc
+                raise self._expression_failed(exc) from exc
             if done:
                 return True, output
         return False, output
@@ -565,6 +596,8 @@ class HeadraceRun(StepRunners):
                 until_segment=segment,
                 context_execution_id=context["execution"]["id"],
                 secret_key=self._run.secret_key,
+                limits=self._run.limits,
+                depth=self._run.depth,
             )
             summary = f"{step.id}: tries {done + 1}-{done + segment.tries}"
             result = await self._run_child(run, summary, "UntilSegmentFailed")
@@ -578,9 +611,15 @@ class HeadraceRun(StepRunners):
         self, step: StepDefinition, value: Any, field: str, context: dict[str, Any]
     ) -> Any:
         try:
-            return evaluate(value, context, location=f"steps.{step.id}.{field}")
+            return evaluate(
+                value, context, location=f"steps.{step.id}.{field}", budget=self._budget
+            )
         except ExpressionError as exc:
-            raise StepError(str(exc), "ExpressionError") from exc
+            raise self._expression_failed(exc) from exc
+
+    def _expression_failed(self, exc: ExpressionError) -> StepError:
+        """The step failure of an expression error: ``ExpressionLimitExceeded`` for a bomb."""
+        return StepError(str(exc), exc.error_type if self._budget else "ExpressionError")
 
     async def _call(self, step: StepDefinition, context: dict[str, Any]) -> Any:
         if not self._compensating:

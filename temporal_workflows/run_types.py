@@ -34,6 +34,16 @@ class UntilSegmentResult(_Model):
     output: Any = None
 
 
+class RunLimits(_Model):
+    """Limits from the settings that the run enforces itself: workflow code cannot read
+    settings, so the API puts them in the run's input and every child run inherits them."""
+
+    # HEADRACE_MAX_CHILD_WORKFLOW_DEPTH: how deep `workflow` steps may nest runs.
+    max_child_depth: int = Field(10, ge=0)
+    # HEADRACE_MAX_FOREACH_ITEMS: the longest list a `foreach` may run over.
+    max_foreach_items: int = Field(10_000, ge=1)
+
+
 class RunInput(_Model):
     """Everything a run needs: the definition is already validated at the API edge."""
 
@@ -69,6 +79,9 @@ class RunInput(_Model):
     # run's genuine secret references (temporal_workflows/secret_markers.py). Chunk and
     # segment children share their run's; empty on runs started before it existed.
     secret_key: str = ""
+    limits: RunLimits = Field(default_factory=RunLimits)
+    # How many `workflow` steps this run is below the run a trigger started (that one is 0).
+    depth: int = Field(0, ge=0)
 
 
 class StepState(_Model):
@@ -136,6 +149,9 @@ class RecordEventsInput(_Model):
 class ChildDefinitionInput(_Model):
     workflow_id: str
     version: int | None = None
+    # The workflow whose `workflow` step asks: its owner must be allowed to run the child.
+    # None only for a schedule's launcher, which loads the workflow the trigger belongs to.
+    parent_workflow_id: str | None = None
 
 
 class ChildDefinition(_Model):

@@ -11,6 +11,14 @@ dicts. On top of it, this environment:
   exponent over 1000), ``*`` on strings and lists (results over 100 000 characters/items),
   ``%`` formatting and the ``format``/``center``/``indent``/``wordwrap``/``batch``/``slice``
   filters (widths and counts), and every value turned into JSON or text (10 million);
+* gives one evaluation a budget of work (:data:`MAX_WORK` characters and items, see
+  :func:`work_budget`): every filter, method call, ``+``/``*``/``%``/``~`` and slice charges
+  what it produces (generators per item, as they yield), ``wordwrap`` also the copying its
+  long words cost, so chaining bounded operations (``map('center', ...)``) cannot add up to
+  gigabytes or seconds. The budget counts work, never time: an evaluation fails or succeeds
+  the same way on every replay;
+* never folds constant filter calls at compile time (every filter takes the context), so
+  compiling a template (validation, the first run) evaluates nothing;
 * drops the ``random`` filter (runs must replay identically) and ``urlize``/``pprint``;
 * reads dict keys before attributes, so ``output.items`` is the key ``items`` if present;
 * gives :class:`MissingValue` for what is missing: it chains (``a.b.c``), works with
@@ -19,13 +27,17 @@ dicts. On top of it, this environment:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
-from jinja2 import ChainableUndefined, Undefined, pass_environment
+from jinja2 import ChainableUndefined, Undefined, nodes, pass_context, pass_environment
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.filters import (
     do_batch,
@@ -35,20 +47,26 @@ from jinja2.filters import (
     do_wordwrap,
     make_attrgetter,
     sync_do_slice,
+    sync_do_sum,
 )
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
 
 __all__ = [
     "ENVIRONMENT",
     "MAX_EXPONENT",
     "MAX_REPEAT",
     "MAX_VALUE_SIZE",
+    "MAX_WIDTH",
+    "MAX_WORK",
     "ExpressionLimitError",
     "HeadraceEnvironment",
     "MissingValue",
+    "WorkBudget",
     "render_text",
     "to_json_value",
+    "work_budget",
 ]
 
 MAX_EXPONENT = 1000
@@ -57,6 +75,14 @@ MAX_REPEAT = 100_000
 MAX_VALUE_SIZE = 10_000_000
 MAX_DEPTH = 200
 MAX_FORMAT_WIDTH = 1000
+# Widths of `center`, `indent` and `wordwrap`: wider is never text anyone reads.
+MAX_WIDTH = 10_000
+# What one evaluation (a step's `with`, a `when`, the output...) may produce in all, in
+# characters and items as `measure` counts them: 2x the largest single value.
+MAX_WORK = 2 * MAX_VALUE_SIZE
+# `wordwrap` breaking a long word copies what is left of it for every piece: this many bytes
+# copied cost one unit of work (a memory copy is that much cheaper than making a character).
+_COPY_BYTES_PER_UNIT = 100
 
 _SAFE_METHODS: dict[type, frozenset[str]] = {
     str: frozenset(
@@ -102,6 +128,79 @@ class ExpressionLimitError(SecurityError):
     """An expression tried to build a value or do work beyond the sandbox's bounds."""
 
 
+class WorkBudget:
+    """What one evaluation may still produce (characters and items, as :func:`measure`)."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, limit: float) -> None:
+        self.remaining = limit
+
+    def charge(self, amount: int) -> None:
+        self.remaining -= amount
+        if self.remaining < 0:
+            raise ExpressionLimitError(
+                f"the expression does more work than {MAX_WORK} characters or items"
+            )
+
+
+_BUDGET: ContextVar[WorkBudget | None] = ContextVar("headrace_work_budget", default=None)
+
+
+@contextmanager
+def work_budget(limit: int | None = MAX_WORK) -> Iterator[WorkBudget]:
+    """The budget of one evaluation; evaluations inside it share it.
+
+    Evaluation is synchronous (no await in between), so a context variable scopes it to the
+    one evaluation running in this thread.
+
+    Args:
+        limit: Units of work allowed, or None for no budget (runs recorded before budgets).
+    """
+    current = _BUDGET.get()
+    if current is not None:
+        yield current
+        return
+    budget = WorkBudget(limit if limit is not None else math.inf)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
+def charge(amount: int) -> None:
+    """Charge ``amount`` units of work to the running evaluation (if it has a budget)."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.charge(amount)
+
+
+def account(result: Any, source: Any = None) -> Any:
+    """Charge what an operation produced; iterators are charged per item as they yield.
+
+    ``source`` is the operation's input: a result that *is* its input (``default``,
+    ``first`` of a one-item list...) made nothing new.
+    """
+    budget = _BUDGET.get()
+    if budget is None or result is source:
+        return result
+    if isinstance(result, str):
+        budget.charge(len(result))
+    elif isinstance(result, Iterator):
+        return _metered(result)
+    elif isinstance(result, list | tuple | Mapping):
+        budget.charge(measure(result, max(int(min(budget.remaining, MAX_WORK)), 0) + 1))
+    else:
+        budget.charge(1)
+    return result
+
+
+def _metered(items: Iterable[Any]) -> Iterator[Any]:
+    for item in items:
+        yield account(item)
+
+
 class MissingValue(ChainableUndefined):
     """What a missing name, key or index evaluates to.
 
@@ -119,14 +218,36 @@ class MissingValue(ChainableUndefined):
 class HeadraceEnvironment(ImmutableSandboxedEnvironment):
     """The sandboxed, bounded Jinja environment for Headrace expressions."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self) -> None:
         super().__init__(undefined=MissingValue, autoescape=False)
+        self.code_generator_class = _MeteredCodeGenerator
         self.globals.clear()
         for name in ("random", "urlize", "pprint"):
             del self.filters[name]
         self.filters.update(_BOUNDED_FILTERS)
+        for name, func in list(self.filters.items()):
+            self.filters[name] = _metered_filter(func)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a (safe) method and charge what it returns."""
+        return account(super().call(__context, __obj, *args, **kwargs), __obj)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """Index or slice; a slice is a copy, so it is charged."""
+        result = super().getitem(obj, argument)
+        return account(result, obj) if isinstance(argument, slice) else result
+
+    def concat_metered(self, parts: tuple[Any, ...]) -> str:
+        """``a ~ b ~ c`` (the compiled code calls this): each part's text is charged before
+        the next is made, so ``big ~ big ~ ...`` stops at the budget."""
+        texts = []
+        for part in parts:
+            text = str(part)
+            charge(len(text))
+            texts.append(text)
+        return "".join(texts)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """Look a key up before an attribute, so JSON keys named like methods work."""
@@ -163,7 +284,40 @@ class HeadraceEnvironment(ImmutableSandboxedEnvironment):
             _check_repeat(left, right)
         elif operator == "%" and isinstance(left, str):
             _check_printf(left)
-        return self.binop_table[operator](left, right)
+        return account(self.binop_table[operator](left, right), left)
+
+
+class _MeteredCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with every ``~`` concatenation charged to the budget."""
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # Autoescaping is off in this environment, so there is no Markup variant to keep.
+        self.write("environment.concat_metered((")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _metered_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` taking the context (so Jinja never folds a call at compile time), with what
+    it returns charged to the evaluation's budget."""
+    pass_arg = _PassArg.from_obj(func)
+
+    @functools.wraps(func)
+    def metered(context: Context, *args: Any, **kwargs: Any) -> Any:
+        if pass_arg is _PassArg.context:
+            result = func(context, *args, **kwargs)
+        elif pass_arg is _PassArg.eval_context:
+            result = func(context.eval_ctx, *args, **kwargs)
+        elif pass_arg is _PassArg.environment:
+            result = func(context.environment, *args, **kwargs)
+        else:
+            result = func(*args, **kwargs)
+        return account(result, args[0] if args else None)
+
+    return pass_context(metered)
 
 
 def _check_power(base: Any, exponent: Any) -> None:
@@ -196,10 +350,10 @@ def _check_printf(template: str) -> None:
                 )
 
 
-def _check_width(width: Any, what: str) -> None:
+def _check_width(width: Any, what: str, limit: int = MAX_REPEAT) -> None:
     size = len(width) if isinstance(width, str) else width
-    if isinstance(size, int) and size > MAX_REPEAT:
-        raise ExpressionLimitError(f"{what} must be at most {MAX_REPEAT}")
+    if isinstance(size, int) and size > limit:
+        raise ExpressionLimitError(f"{what} must be at most {limit}")
 
 
 def measure(value: Any, limit: int) -> int:
@@ -236,13 +390,15 @@ def to_json_value(value: Any, limit: int = MAX_VALUE_SIZE) -> Any:
         TypeError: If a value has no JSON form (a method, NaN...).
     """
     budget = [limit]
-    return _convert(value, budget, 0)
+    result = _convert(value, budget, 0)
+    charge(limit - budget[0])
+    return result
 
 
 def _convert(value: Any, budget: list[int], depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise ExpressionLimitError(f"the value is nested deeper than {MAX_DEPTH} levels")
-    _charge(budget, len(value) if isinstance(value, str) else 1)
+    _spend(budget, len(value) if isinstance(value, str) else 1)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -270,7 +426,7 @@ def _convert(value: Any, budget: list[int], depth: int) -> Any:
     raise TypeError(f"a {type(value).__name__} is not a JSON value")
 
 
-def _charge(budget: list[int], amount: int) -> None:
+def _spend(budget: list[int], amount: int) -> None:
     budget[0] -= amount
     if budget[0] < 0:
         raise ExpressionLimitError(f"the value is larger than {MAX_VALUE_SIZE} characters")
@@ -330,12 +486,12 @@ def _replace(text: str, old: str, new: str, count: int | None = None) -> str:
 
 
 def _center(value: str, width: int = 80) -> str:
-    _check_width(width, "center width")
+    _check_width(width, "center width", MAX_WIDTH)
     return do_center(value, width)
 
 
 def _indent(text: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
-    _check_width(width, "indent width")
+    _check_width(width, "indent width", MAX_WIDTH)
     lines = str(text).count("\n") + 1
     if lines * (len(width) if isinstance(width, str) else width) > MAX_VALUE_SIZE:
         raise ExpressionLimitError(f"indent would build more than {MAX_VALUE_SIZE} characters")
@@ -344,16 +500,39 @@ def _indent(text: str, width: int | str = 4, first: bool = False, blank: bool = 
 
 @pass_environment
 def _wordwrap(environment: Any, text: str, width: int = 79, *args: Any, **kwargs: Any) -> str:
+    _check_width(width, "wordwrap width", MAX_WIDTH)
     wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None) or "\n"
     lines = len(str(text)) // max(int(width), 1) + 1
     if lines * len(str(wrapstring)) > MAX_VALUE_SIZE:
         raise ExpressionLimitError(f"wordwrap would build more than {MAX_VALUE_SIZE} characters")
+    # Breaking a word longer than the width copies the rest of it for every piece: that
+    # work grows with the square of the word's length (a 100 000-letter word at width 1
+    # copies 5 GB). Charge it before doing it.
+    break_long_words = kwargs.get("break_long_words", args[0] if args else True)
+    longest = max(map(len, str(text).split()), default=0)
+    width_ = max(int(width), 1)
+    copies = longest * longest // (2 * width_) if break_long_words and longest > width_ else 0
+    charge(len(str(text)) + copies // _COPY_BYTES_PER_UNIT)
     return do_wordwrap(environment, text, width, *args, **kwargs)
 
 
 def _format(value: str, *args: Any, **kwargs: Any) -> str:
     _check_printf(str(value))
     return do_format(value, *args, **kwargs)
+
+
+@pass_environment
+def _sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    # sum() of lists copies the growing total for every item (quadratic): join them once.
+    if not isinstance(start, list):
+        return sync_do_sum(environment, iterable, attribute, start)
+    items = list(iterable)
+    if attribute is not None:
+        items = [make_attrgetter(environment, attribute)(item) for item in items]
+    if not all(isinstance(item, list) for item in items):
+        raise TypeError("can only add lists to a list")
+    charge(sum(map(len, items)))
+    return [*start, *(element for item in items for element in item)]
 
 
 def _batch(value: Any, linecount: int, fill_with: Any = None) -> Iterator[list[Any]]:
@@ -384,6 +563,7 @@ _BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
     "indent": _indent,
     "wordwrap": _wordwrap,
     "format": _format,
+    "sum": _sum,
     "batch": _batch,
     "slice": _slice,
 }

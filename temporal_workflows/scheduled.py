@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ChildDefinition,
         ChildDefinitionInput,
         RunInput,
+        RunLimits,
         RunResult,
     )
     from temporal_workflows.validation import validate_input
@@ -46,6 +47,8 @@ class ScheduledRunInput(BaseModel):
     input: Any = None
     variables: dict[str, Any] = Field(default_factory=dict)
     created_by: str | None = None
+    # Set when the schedule is created or updated; older schedules get the defaults.
+    limits: RunLimits = Field(default_factory=RunLimits)
 
 
 def execution_id_for(launcher_workflow_id: str) -> uuid.UUID:
@@ -77,6 +80,7 @@ class HeadraceScheduledRun:
             trigger_id=request.trigger_id,
             created_by=request.created_by,
             secret_key=child.secret_key,
+            limits=request.limits,
         )
         try:
             result: RunResult = await workflow.execute_child_workflow(

@@ -30,6 +30,10 @@ with workflow.unsafe.imports_passed_through():
     from temporal_workflows.waits import Waiter, Waits, WaitTimedOut
 
 
+# workflow.patched id: `workflow` steps refuse to nest runs deeper than limits.max_child_depth.
+CHILD_WORKFLOW_DEPTH = "child-workflow-depth"
+
+
 class StepError(Exception):
     """A step ended in failure; ``error_type`` is what the definition's handlers see."""
 
@@ -175,11 +179,22 @@ class StepRunners:
         return await self._step_activity(step, "run_storage_step", request)
 
     async def _step_workflow(self, step: StepDefinition, params: dict[str, Any]) -> Any:
+        depth, limit = self._run.depth + 1, self._run.limits.max_child_depth
+        if depth > limit and workflow.patched(CHILD_WORKFLOW_DEPTH):
+            raise StepError(
+                f"child workflows may nest at most {limit} deep "
+                "(HEADRACE_MAX_CHILD_WORKFLOW_DEPTH); this one would be at depth "
+                f"{depth}: does the workflow call itself?",
+                "ChildWorkflowDepthExceeded",
+            )
         child = await self._activity(
             step,
             "load_child_definition",
+            # The loader refuses a child this workflow's owner may not run.
             ChildDefinitionInput(
-                workflow_id=str(params["workflow_id"]), version=params.get("version")
+                workflow_id=str(params["workflow_id"]),
+                version=params.get("version"),
+                parent_workflow_id=self._run.workflow_id,
             ),
             result_type=ChildDefinition,
         )
@@ -195,6 +210,8 @@ class StepRunners:
             created_by=self._run.created_by,
             parent_execution_id=self._run.execution_id,
             secret_key=child.secret_key or self._run.secret_key,
+            limits=self._run.limits,
+            depth=depth,
         )
         try:
             result: RunResult = await workflow.execute_child_workflow(

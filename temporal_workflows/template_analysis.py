@@ -83,7 +83,10 @@ def analyse(source: str) -> Analysis:
     if quick is not None:
         return quick
     parser = Parser(ENVIRONMENT, source, state="variable")
-    tree = parser.parse_expression()
+    try:
+        tree = parser.parse_expression()
+    except RecursionError:  # the parser recurses once per bracket or operator level
+        raise TemplateSyntaxError("the expression is nested too deeply", 1) from None
     if not parser.stream.eos:
         raise TemplateSyntaxError(f"unexpected {parser.stream.current.value!r}", 1)
     return _analyse_tree(tree)

@@ -18,6 +18,8 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.protocols import Validator
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from temporal_workflows.definition import (
     STEP_TYPES,
@@ -31,6 +33,7 @@ from temporal_workflows.step_types import WITH_MODELS, HttpAuth
 from temporal_workflows.templates import escape_pointer
 
 __all__ = [
+    "MAX_DEFINITION_DEPTH",
     "DefinitionInvalid",
     "DefinitionProblem",
     "definition_problems",
@@ -64,6 +67,11 @@ _TYPE_MESSAGES = {
     "bool_type": "expected true or false",
     "bool_parsing": "expected true or false",
 }
+# Deeper JSON than this is refused before anything walks it (pydantic, the checks and the
+# interpreter all recurse): real definitions nest a handful of levels.
+MAX_DEFINITION_DEPTH = 64
+# The keywords that make a JSON Schema validator look another schema up.
+_REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 _StepShape = tuple[str | type, ...]
 _STEP_TYPE_FIELDS = {("steps", int, "type"), ("steps", int, "compensate", "type")}
 _MODELS_AT: dict[_StepShape, type[BaseModel]] = {
@@ -111,6 +119,10 @@ def definition_problems(raw: object) -> list[DefinitionProblem]:
 
 def _check(raw: object) -> tuple[WorkflowDefinition | None, list[DefinitionProblem]]:
     model: WorkflowDefinition | None = None
+    too_deep = _too_deep(raw, MAX_DEFINITION_DEPTH)
+    if too_deep is not None:
+        message = f"nested deeper than {MAX_DEFINITION_DEPTH} levels"
+        return None, [DefinitionProblem(_pointer(too_deep), message, "too_deep")]
     problems: list[DefinitionProblem] = []
     try:
         model = WorkflowDefinition.model_validate(raw)
@@ -121,6 +133,37 @@ def _check(raw: object) -> tuple[WorkflowDefinition | None, list[DefinitionProbl
         problems.extend(graph_and_template_problems(raw))
         problems.extend(_input_schema_problems(raw.get("input_schema")))
     return model, _in_document_order(problems)
+
+
+def _too_deep(value: object, limit: int) -> tuple[str | int, ...] | None:
+    """The path of the first value nested deeper than ``limit``, or None (no recursion)."""
+    if not _deeper_than(value, limit):
+        return None
+    path: tuple[str | int, ...] = ()
+    while len(path) <= limit:  # follow a branch that goes too deep, down to where it does
+        children: list[tuple[str | int, object]] = (
+            [(str(k), v) for k, v in value.items()]
+            if isinstance(value, dict)
+            else list(enumerate(value))
+            if isinstance(value, list)
+            else []
+        )
+        key, value = next((k, c) for k, c in children if _deeper_than(c, limit - len(path) - 1))
+        path = (*path, key)
+    return path
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 # --- pydantic errors to problems ---------------------------------------------------------
@@ -229,8 +272,8 @@ def _input_schema_problems(schema: object) -> list[DefinitionProblem]:
     if not isinstance(schema, dict):
         return []  # absent, or not an object: the model reports the latter
     meta = _validator_class(schema)
-    checker = meta(meta.META_SCHEMA)
-    return [
+    checker = meta(meta.META_SCHEMA, registry=_NO_RETRIEVAL)
+    problems = [
         DefinitionProblem(
             _pointer(("input_schema", *error.absolute_path)),
             f"not a valid JSON Schema: {error.message}",
@@ -238,6 +281,41 @@ def _input_schema_problems(schema: object) -> list[DefinitionProblem]:
         )
         for error in checker.iter_errors(schema)
     ]
+    problems.extend(_reference_problems(schema))
+    return problems
+
+
+def _reference_problems(schema: dict[str, Any]) -> list[DefinitionProblem]:
+    """Every reference must point inside the schema (``#...``): nothing is ever fetched."""
+    problems = []
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(schema, ("input_schema",))]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for keyword in _REFERENCE_KEYWORDS:
+                ref = item.get(keyword)
+                if isinstance(ref, str) and not ref.startswith("#"):
+                    problems.append(
+                        DefinitionProblem(
+                            _pointer((*path, keyword)),
+                            f"only references inside the schema ('#/...') are allowed, "
+                            f"not {ref!r}: Headrace never fetches schemas",
+                            "remote_reference",
+                        )
+                    )
+            stack.extend((child, (*path, str(key))) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+    return problems
+
+
+def _retrieve_nothing(uri: str) -> Resource[Any]:
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+# Only the schema itself (and the JSON Schema meta-schemas) can be referenced: jsonschema's
+# default registry would fetch any other URI with urllib (no SSRF guard, no timeout).
+_NO_RETRIEVAL: Registry[Any] = Registry(retrieve=_retrieve_nothing)  # type: ignore[call-arg]
 
 
 def _validator_class(schema: dict[str, Any]) -> type[Validator]:
@@ -247,6 +325,9 @@ def _validator_class(schema: dict[str, Any]) -> type[Validator]:
 
 def validate_input(definition: WorkflowDefinition, input_data: object) -> list[DefinitionProblem]:
     """Check a run's input against the definition's ``input_schema``.
+
+    References are resolved inside the schema only; one that is not there (a definition
+    stored before remote references were refused) is a problem at ``/input_data``.
 
     Args:
         definition: A validated definition.
@@ -260,9 +341,13 @@ def validate_input(definition: WorkflowDefinition, input_data: object) -> list[D
     if schema is None:
         return []
     cls = _validator_class(schema)
-    checker = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    checker = cls(schema, format_checker=cls.FORMAT_CHECKER, registry=_NO_RETRIEVAL)
     instance: Any = input_data
-    errors = sorted(checker.iter_errors(instance), key=lambda e: [str(p) for p in e.path])
+    try:
+        errors = sorted(checker.iter_errors(instance), key=lambda e: [str(p) for p in e.path])
+    except Unresolvable as exc:
+        message = f"the input_schema has a reference that cannot be resolved: {exc}"
+        return [DefinitionProblem("/input_data", message, "unresolvable_reference")]
     return [
         DefinitionProblem(
             _pointer(("input_data", *error.absolute_path)), error.message, "invalid_input"

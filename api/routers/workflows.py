@@ -32,9 +32,16 @@ async def create_workflow(
 
 
 @router.post("/validate", response_model=ValidationResult)
-async def validate_definition(body: DefinitionCheck, _: CurrentUser) -> ValidationResult:
-    """Check a definition without storing it: 200, or 422 with one pointer per problem."""
-    definition = workflows.check_definition(body.definition)
+async def validate_definition(
+    body: DefinitionCheck, user: CurrentUser, session: SessionDep, ctx: ContextDep
+) -> ValidationResult:
+    """Check a definition without storing it: 200, or 422 with one pointer per problem.
+
+    It is checked as the caller's own: child workflows they may not run are refused.
+    """
+    definition = await workflows.check_saved_definition(
+        session, ctx.settings, user, body.definition
+    )
     return ValidationResult(valid=True, steps=len(definition.steps))
 
 

@@ -18,10 +18,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
+from api.errors import InvalidInput, ProblemDetail, RateLimited, UpstreamUnavailable
 from api.logging_config import request_memo
 from api.metrics import count_deferred_start, count_pending_started
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
+from api.services.limits import run_limits
 from api.services.workflows import check_definition, workflow_version
 from api.settings import Settings
 from api.temporal_client import connect_failed
@@ -29,7 +30,7 @@ from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow, WorkflowVersion
 from db.repositories.executions import ExecutionRepository
 from temporal_workflows.definition import WorkflowDefinition
-from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
+from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunLimits, RunResult
 from temporal_workflows.validation import validate_input
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ async def start_execution(
         raise InvalidInput(
             detail="input_data does not match the workflow's input_schema", errors=errors
         )
+    await _check_unfinished_runs(session, settings, user)
     execution_id = execution_id or uuid.uuid4()
     execution = await ExecutionRepository(session).add(
         Execution(
@@ -132,7 +134,13 @@ async def start_execution(
         )
     )
     await session.commit()
-    run = _run_input(execution, workflow, definition, redrive.reused_outputs if redrive else {})
+    run = _run_input(
+        execution,
+        workflow,
+        definition,
+        redrive.reused_outputs if redrive else {},
+        run_limits(settings),
+    )
     await _start_run(session, client, settings, execution, run)
     return execution
 
@@ -147,6 +155,7 @@ def _run_input(
     workflow: Workflow,
     definition: WorkflowDefinition,
     reused_outputs: dict[str, Any],
+    limits: RunLimits,
 ) -> RunInput:
     return RunInput(
         execution_id=str(execution.id),
@@ -161,6 +170,7 @@ def _run_input(
         reused_outputs=reused_outputs,
         retry_of=str(execution.retry_of) if execution.retry_of else None,
         secret_key=token_hex(16),
+        limits=limits,
     )
 
 
@@ -189,7 +199,9 @@ async def start_pending(
     if execution.retry_of is not None and execution.reuses_outputs:
         original = await session.get(Execution, execution.retry_of)
         reused = completed_outputs(original) if original is not None else {}
-    run = _run_input(execution, workflow, validated_definition(version), reused)
+    run = _run_input(
+        execution, workflow, validated_definition(version), reused, run_limits(settings)
+    )
     return await _start_run(session, client, settings, execution, run)
 
 
@@ -205,6 +217,20 @@ _NOT_REACHED = frozenset(
         RPCStatusCode.INTERNAL,
     }
 )
+
+
+async def _check_unfinished_runs(session: AsyncSession, settings: Settings, user: User) -> None:
+    """429 when ``user`` already has HEADRACE_MAX_UNFINISHED_RUNS_PER_USER unfinished runs.
+
+    Two starts at the same moment may both pass: the quota bounds load, it is not a lock.
+    """
+    cap = settings.max_unfinished_runs_per_user
+    if await ExecutionRepository(session).count_unfinished_by(user.id) >= cap:
+        raise RateLimited(
+            detail=f"{cap} runs started by this user (or of their workflows' triggers) have "
+            "not finished yet (HEADRACE_MAX_UNFINISHED_RUNS_PER_USER); start more when some end",
+            headers={"Retry-After": "10"},
+        )
 
 
 async def _start_run(

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -38,6 +40,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.context import AppContext
 from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
 from api.schemas.triggers import ScheduleAction, ScheduleState, ScheduleTrigger
+from api.services.limits import run_limits
 from api.settings import Settings
 from api.temporal_client import TemporalGateway
 from db.models import Trigger, Workflow
@@ -138,6 +141,12 @@ def schedule_state(trigger: Trigger, workflow_id: uuid.UUID, status: str) -> Tem
     return TemporalScheduleState(paused=trigger.paused or status != "active", note=note)
 
 
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
 def _duration(text: str | None) -> timedelta | None:
     return parse_duration(text) if text is not None else None
 
@@ -166,6 +175,7 @@ class Schedules:
                 trigger_id=str(trigger.id),
                 input=spec.input_data,
                 created_by=str(workflow.owner_id),
+                limits=run_limits(self.settings),
             ),
             id=f"headrace-scheduled-{trigger.id}",
             task_queue=self.settings.task_queue,
@@ -248,8 +258,47 @@ class Schedules:
     async def backfill(
         self, trigger: Trigger, start: datetime, end: datetime, overlap: str
     ) -> None:
-        handle = await self._handle(trigger)
+        client = await self._client()
+        cap = self.settings.max_backfill_runs
+        if await self._count_actions(client, trigger, start, end, cap=cap) > cap:
+            raise InvalidInput(
+                detail=f"the window holds more than {cap} runs",
+                errors=[
+                    ProblemDetail(
+                        "/end",
+                        f"the window holds more than {cap} runs, the most one backfill may "
+                        "start (HEADRACE_MAX_BACKFILL_RUNS): backfill it in parts",
+                        "limit_exceeded",
+                    )
+                ],
+            )
+        handle = client.get_schedule_handle(trigger.schedule_id or "")
         await _call(handle.backfill(ScheduleBackfill(start, end, OVERLAP[overlap])), "")
+
+    async def _count_actions(
+        self, client: Client, trigger: Trigger, start: datetime, end: datetime, *, cap: int
+    ) -> int:
+        """How many actions the schedule takes in [start, end], counting no further than
+        past ``cap``. Temporal answers a bounded page of times per call, so this asks again
+        from just after the last time it was given."""
+        total, since = 0, start
+        while total <= cap:
+            try:
+                page = await client.workflow_service.list_schedule_matching_times(
+                    ListScheduleMatchingTimesRequest(
+                        namespace=client.namespace,
+                        schedule_id=trigger.schedule_id or "",
+                        start_time=_timestamp(since),
+                        end_time=_timestamp(end),
+                    )
+                )
+            except RPCError as exc:
+                raise _unavailable(exc) from exc
+            if not page.start_time:
+                break
+            total += len(page.start_time)
+            since = page.start_time[-1].ToDatetime(tzinfo=UTC) + timedelta(microseconds=1)
+        return total
 
     async def describe(self, trigger: Trigger) -> ScheduleState | None:
         """Next fire times and recent actions; None if Temporal has no such schedule."""

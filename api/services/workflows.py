@@ -14,7 +14,7 @@ from api.errors import InvalidInput, PermissionDenied, ProblemDetail, not_found
 from api.problems import json_pointer
 from api.schemas.triggers import triggers_adapter
 from api.schemas.workflows import WorkflowCreate, WorkflowPatch
-from api.services.access import editable_workflow, visibility_filter
+from api.services.access import can_see, editable_workflow, visibility_filter
 from api.services.artifacts import delete_workflow_artifacts
 from api.services.triggers import (
     TriggerDeps,
@@ -23,9 +23,11 @@ from api.services.triggers import (
     replace_workflow_triggers,
     trigger_change,
 )
+from api.settings import Settings
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowFilter, WorkflowRepository
-from temporal_workflows.definition import WorkflowDefinition
+from temporal_workflows.definition import CompensateSpec, StepDefinition, WorkflowDefinition
+from temporal_workflows.templates import is_template
 from temporal_workflows.validation import DefinitionInvalid, validate_definition
 
 
@@ -36,6 +38,84 @@ def check_definition(raw: dict[str, Any], *, pointer: str = "/definition") -> Wo
     except DefinitionInvalid as exc:
         errors = [ProblemDetail(pointer + p.pointer, p.message, p.code) for p in exc.problems]
         raise InvalidInput(detail=_summary(errors), errors=errors) from exc
+
+
+async def check_saved_definition(
+    session: AsyncSession, settings: Settings, owner: User, raw: dict[str, Any]
+) -> WorkflowDefinition:
+    """:func:`check_definition`, plus what needs the settings and the database.
+
+    A step's ``concurrency`` and a literal ``foreach`` list are within the settings'
+    limits, and a ``workflow`` step whose ``workflow_id`` is literal names a workflow that
+    ``owner`` (the owner of the workflow being saved) may run; one named by an expression
+    is checked when it runs.
+    """
+    definition = check_definition(raw)
+    errors = _limit_problems(definition, settings)
+    errors += await _child_workflow_problems(session, owner, definition)
+    if errors:
+        raise InvalidInput(detail=_summary(errors), errors=errors)
+    return definition
+
+
+def _limit_problems(definition: WorkflowDefinition, settings: Settings) -> list[ProblemDetail]:
+    errors = []
+    for index, step in enumerate(definition.steps):
+        if step.concurrency is not None and step.concurrency > settings.max_foreach_concurrency:
+            errors.append(
+                ProblemDetail(
+                    f"/definition/steps/{index}/concurrency",
+                    f"at most {settings.max_foreach_concurrency} "
+                    "(HEADRACE_MAX_FOREACH_CONCURRENCY)",
+                    "limit_exceeded",
+                )
+            )
+        if isinstance(step.foreach, list) and len(step.foreach) > settings.max_foreach_items:
+            errors.append(
+                ProblemDetail(
+                    f"/definition/steps/{index}/foreach",
+                    f"at most {settings.max_foreach_items} items (HEADRACE_MAX_FOREACH_ITEMS)",
+                    "limit_exceeded",
+                )
+            )
+    return errors
+
+
+async def _child_workflow_problems(
+    session: AsyncSession, owner: User, definition: WorkflowDefinition
+) -> list[ProblemDetail]:
+    errors = []
+    repo = WorkflowRepository(session)
+    for pointer, action in _workflow_actions(definition.steps):
+        child_id = action.with_.get("workflow_id")
+        if not isinstance(child_id, str) or is_template(child_id):
+            continue
+        try:
+            child = await repo.get(uuid.UUID(child_id))
+        except ValueError:
+            child = None
+        if child is None or not can_see(owner, child):
+            errors.append(
+                ProblemDetail(
+                    f"{pointer}/with/workflow_id",
+                    f"no workflow {child_id} that this workflow's owner may run "
+                    "(their own, or shared)",
+                    "forbidden_child_workflow",
+                )
+            )
+    return errors
+
+
+def _workflow_actions(
+    steps: Sequence[StepDefinition],
+) -> list[tuple[str, StepDefinition | CompensateSpec]]:
+    actions: list[tuple[str, StepDefinition | CompensateSpec]] = []
+    for index, step in enumerate(steps):
+        if step.type == "workflow":
+            actions.append((f"/definition/steps/{index}", step))
+        if step.compensate is not None and step.compensate.type == "workflow":
+            actions.append((f"/definition/steps/{index}/compensate", step.compensate))
+    return actions
 
 
 def check_triggers(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,7 +147,7 @@ async def create_workflow(
 ) -> Workflow:
     if owner.role not in ("admin", "developer"):
         raise PermissionDenied(detail="Only developers and admins create workflows")
-    check_definition(data.definition)
+    await check_saved_definition(session, ctx.settings, owner, data.definition)
     triggers = check_triggers(data.triggers)
     repo = WorkflowRepository(session)
     # One unit: if the commit fails, the schedules made for the triggers are deleted again.
@@ -105,7 +185,9 @@ async def update_workflow(
     workflow = await editable_workflow(session, user, workflow_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("definition") is not None:
-        check_definition(changes["definition"])
+        owner = await session.get(User, workflow.owner_id)
+        assert owner is not None  # users' workflows are deleted with them
+        await check_saved_definition(session, ctx.settings, owner, changes["definition"])
     if changes.get("triggers") is not None:
         changes["triggers"] = check_triggers(changes["triggers"])
     new_definition = changes.pop("definition", None)

@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.execution_projection import TERMINAL
 from db.models import Execution, ExecutionLog, Workflow
 
 _T = TypeVar("_T")
@@ -30,6 +31,15 @@ class ExecutionRepository:
         self.session.add(execution)
         await self.session.flush()
         return execution
+
+    async def count_unfinished_by(self, user_id: uuid.UUID) -> int:
+        """Runs ``user_id`` started (or owns, for webhook and schedule runs) not yet ended."""
+        stmt = (
+            select(func.count())
+            .select_from(Execution)
+            .where(Execution.created_by == user_id, Execution.status.not_in(TERMINAL))
+        )
+        return await self.session.scalar(stmt) or 0
 
     async def page(
         self, flt: ExecutionFilter, *, limit: int, offset: int
