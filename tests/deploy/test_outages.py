@@ -75,6 +75,7 @@ class Outages:
     database: TcpProxy
     http: httpx.AsyncClient
     log_dir: Path
+    storage: TcpProxy | None = None  # in front of the object store (moto's S3)
     database_url: str = ""  # through the proxy
     s3_endpoint: str = ""
     headers: dict[str, str] = field(default_factory=dict)
@@ -105,13 +106,15 @@ async def outages(
         await temporal.start_and_wait()
         redis.start_and_wait()
         client = await Client.connect(temporal.address)
-        with TcpProxy(host, int(port)) as proxy:
+        s3_host, s3_port = s3_endpoint.removeprefix("http://").rsplit(":", 1)
+        with TcpProxy(host, int(port)) as proxy, TcpProxy(s3_host, int(s3_port)) as storage:
             proxied_url = direct_url.replace(host_port, f"127.0.0.1:{proxy.port}")
+            proxied_s3 = f"http://127.0.0.1:{storage.port}"
             async with (
                 production_stack(
                     database_url=proxied_url,
                     redis_url=redis.url,
-                    s3_endpoint=s3_endpoint,
+                    s3_endpoint=proxied_s3,
                     temporal=client,
                     log_dir=log_dir,
                     extra_settings=OUTAGE_SETTINGS,
@@ -119,7 +122,7 @@ async def outages(
                 httpx.AsyncClient(timeout=30) as http,
             ):
                 running = Outages(
-                    stack, temporal, redis, proxy, http, log_dir, proxied_url, s3_endpoint
+                    stack, temporal, redis, proxy, http, log_dir, storage, proxied_url, proxied_s3
                 )
                 running.headers = await _login(http, stack.apis[0])
                 yield running
@@ -149,12 +152,12 @@ class Hook:
     url_path: str
 
 
-async def create_hook(o: Outages) -> Hook:
+async def create_hook(o: Outages, definition: dict[str, Any] = GREET) -> Hook:
     api = o.stack.apis[0]
     workflow = await o.http.post(
         f"{api.base_url}/api/v1/workflows",
         headers=o.headers,
-        json={"name": f"outage-{uuid.uuid4().hex[:8]}", "definition": GREET},
+        json={"name": f"outage-{uuid.uuid4().hex[:8]}", "definition": definition},
     )
     assert workflow.status_code == 201, workflow.text
     workflow_id = workflow.json()["id"]
@@ -220,7 +223,7 @@ async def only_run(o: Outages, hook: Hook) -> dict[str, Any]:
     assert listed.status_code == 200, listed.text
     assert listed.json()["count"] == 1, listed.text
     execution = await finished(o, listed.json()["data"][0]["id"])
-    assert execution["status"] == "completed", execution
+    assert execution["status"] == "completed", (execution["error_message"], execution["steps"])
     assert execution["output_data"] == "hello ada"
     logs = await o.http.get(
         f"{o.stack.apis[0].base_url}/api/v1/executions/{execution['id']}/logs",
@@ -392,6 +395,45 @@ class TestDatabaseOutage:
         await only_run(o, hook)
         await only_run(o, in_flight)
         assert 500 not in sender.statuses
+
+
+class TestObjectStoreOutage:
+    """Large payloads go to the object store; while it is away the run waits (Temporal
+    retries the worker's task) and finishes once it is back, nothing lost or doubled."""
+
+    async def test_a_run_with_a_large_output_finishes_after_the_outage(
+        self, outages: Outages
+    ) -> None:
+        o = outages
+        assert o.storage is not None
+        big = {
+            "steps": [
+                {"id": "greet", "type": "transform",
+                 "with": {"text": "hello {{ input.body.name }}",
+                          **{f"blob{i}": "{{ 'x' * 90000 }}" for i in range(4)}}},
+                {"id": "nap", "type": "sleep", "depends_on": ["greet"],
+                 "with": {"duration": "200ms"}},
+            ],
+            "output": "{{ steps.greet.output.text }}",
+        }  # fmt: skip
+        hook = await create_hook(o, big)
+        sender = Sender(o, hook)
+        o.storage.cut()
+        try:
+            accepted = await sender.send(o.stack.apis[0])
+            assert accepted.status_code == 202, accepted.text
+            await asyncio.sleep(3)  # the worker meets the outage: its task fails and is retried
+            waiting = await o.http.get(
+                f"{o.stack.apis[1].base_url}/api/v1/executions/{accepted.json()['execution_id']}",
+                headers=o.headers,
+            )
+        finally:
+            o.storage.restore()
+        assert waiting.status_code == 200 and waiting.json()["status"] != "completed"
+        execution = await only_run(o, hook)
+        greet = {s["id"]: s for s in execution["steps"]}["greet"]
+        assert greet["status"] == "completed"
+        assert set(sender.statuses) == {202}
 
 
 class TestStaleOutbox:
