@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from api.app import create_app
 from api.settings import Settings
 from db.models import ApiKey
 from tests.api.test_streams import serving
-from tests.conftest import UserFactory, make_settings
+from tests.conftest import PASSWORD, UserFactory, login, make_settings
 from tests.support.runner import Runner, steps_by_id
 from tests.support.target_server import TargetServer
 
@@ -391,12 +392,12 @@ class TestApiKeyScopes:
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["pointer"] == "/permissions/1"
 
-    def test_every_api_route_declares_a_scope(self, tmp_path: Any) -> None:
+    def test_every_api_route_declares_a_scope(self, tmp_path: Path) -> None:
         app = create_app(make_settings("sqlite+aiosqlite:///:memory:", tmp_path))
         # The signed artifact link carries its own credential (an HMAC), not a user's.
         exempt = {"/api/v1/artifacts/download"}
         missing = [
-            f"{sorted(route.methods)} {route.path}"
+            f"{sorted(route.methods or ())} {route.path}"
             for route in app.routes
             if isinstance(route, APIRoute)
             and route.path.startswith("/api/v1/")
@@ -505,14 +506,11 @@ class TestStreamsRecheckAccess:
 
 
 async def _login(http: httpx.AsyncClient, email: str) -> dict[str, str]:
-    from tests.conftest import login
-
     return await login(http, email)
 
 
 async def _new_user(http: httpx.AsyncClient, admin: dict[str, str], role: str) -> dict[str, str]:
-    from tests.conftest import PASSWORD, login
-
+    """What the ``make_user`` fixture does, against a served app rather than the ASGI one."""
     email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
     response = await http.post(
         "/api/v1/users",
