@@ -19,7 +19,11 @@ from api.errors import NotFound
 from api.events import EventBus, build_event_bus
 from api.logging_config import RequestIdMiddleware
 from api.metrics import MetricsMiddleware
-from api.middleware import BodySizeLimitMiddleware
+from api.middleware import (
+    BodySizeLimitMiddleware,
+    SecurityHeadersMiddleware,
+    inline_script_hashes,
+)
 from api.problems import install_problem_handlers
 from api.rate_limit import build_limiter
 from api.routers import (
@@ -115,6 +119,11 @@ def create_app(
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(CodecCorsMiddleware, origins=codec_origins(settings))
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.hsts,
+        script_hashes=inline_script_hashes(DASHBOARD_DIST / "index.html"),
+    )
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, api_keys, workflows, executions, streams, secrets, analytics):
         api.include_router(module.router)

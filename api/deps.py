@@ -1,10 +1,17 @@
-"""FastAPI dependencies: the app context, a DB session, the current user and role checks."""
+"""FastAPI dependencies: the app context, a DB session, the current user, roles and scopes.
+
+Every ``/api/v1`` route (but the auth ones) takes its user through a scope check: ``Reader``,
+``Writer``, ``Executor``, ``AdminUser`` (or the role-restricted variants). A logged-in user
+has every scope of its role; a request with an ``X-API-Key`` has only the key's
+(:func:`api.services.access.key_scopes`). ``tests/security`` walks the routes to prove that
+each one declares its scope.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -14,6 +21,7 @@ from temporalio.client import Client
 from api.context import AppContext
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.security import decode_token, hash_api_key
+from api.services.access import key_scopes, role_scopes
 from api.services.auth import ensure_token_current
 from db.models import User
 from db.repositories.users import ApiKeyRepository, UserRepository
@@ -48,14 +56,24 @@ async def get_temporal(ctx: ContextDep) -> Client:
 TemporalClientDep = Annotated[Client, Depends(get_temporal)]
 
 
+async def refuse_query_token(
+    access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
+) -> None:
+    """A token in the URL leaks into logs and history: only the event streams take one."""
+    if access_token is not None:
+        raise AuthenticationFailed(
+            detail="?access_token= is accepted only by the event streams; "
+            "send the token in the Authorization header"
+        )
+
+
 async def get_current_user(
     ctx: ContextDep,
     session: SessionDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
-    access_token: Annotated[
-        str | None, Query(description="Bearer token for clients that cannot set headers (SSE)")
-    ] = None,
+    # Only the streams pass a query token (they call this directly); elsewhere it is a 401.
+    access_token: Annotated[str | None, Depends(refuse_query_token)] = None,
 ) -> User:
     token = bearer or access_token
     if token:
@@ -87,16 +105,92 @@ async def _user_for_api_key(session: AsyncSession, key: str) -> User | None:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_role(*roles: str) -> Callable[[User], Coroutine[Any, Any, User]]:
-    """A dependency that lets only ``roles`` through (403 for the others)."""
+async def enforce_scope(
+    session: AsyncSession,
+    user: User,
+    scope: str,
+    *,
+    api_key: str | None,
+    roles: tuple[str, ...] = (),
+) -> User:
+    """Let ``user`` through if its role is one of ``roles`` (when given) and the request holds
+    ``scope``; 403 naming what is missing otherwise.
 
-    async def check(user: CurrentUser) -> User:
-        if user.role not in roles:
-            raise PermissionDenied(detail=f"This needs one of the roles: {', '.join(roles)}")
-        return user
+    Args:
+        api_key: The key the request authenticated with, or ``None`` for a logged-in user.
+    """
+    if roles and user.role not in roles:
+        raise PermissionDenied(detail=f"This needs one of the roles: {', '.join(roles)}")
+    if api_key is None:
+        granted = role_scopes(user.role)
+    else:
+        record = await ApiKeyRepository(session).by_hash(hash_api_key(api_key))
+        granted = key_scopes(user, record.permissions if record else ())
+    if scope not in granted:
+        held = ", ".join(sorted(granted)) or "none"
+        via = "This API key" if api_key is not None else "Your role"
+        raise PermissionDenied(detail=f"{via} lacks the {scope!r} scope (it has: {held})")
+    return user
 
-    return check
+
+class ScopedDependency:
+    """A dependency that enforces ``required_scope`` (the marker the route test looks for)."""
+
+    required_scope: str
 
 
-AdminUser = Annotated[User, Depends(require_role("admin"))]
-DeveloperUser = Annotated[User, Depends(require_role("admin", "developer"))]
+class ScopeCheck(ScopedDependency):
+    """The current user, if the request holds ``scope`` (and the role is one of ``roles``)."""
+
+    def __init__(self, scope: str, roles: tuple[str, ...] = ()) -> None:
+        self.required_scope = scope
+        self.roles = roles
+
+    async def __call__(
+        self,
+        user: CurrentUser,
+        session: SessionDep,
+        bearer: Annotated[str | None, Depends(oauth2_scheme)],
+        api_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> User:
+        # get_current_user prefers the bearer token when both are sent; so does this.
+        used_key = None if bearer else api_key
+        return await enforce_scope(
+            session, user, self.required_scope, api_key=used_key, roles=self.roles
+        )
+
+
+class StreamReader(ScopedDependency):
+    """The current user of an event stream, which may send its token as ``?access_token=``
+    (an EventSource cannot set headers); needs ``read``."""
+
+    required_scope = "read"
+
+    async def __call__(
+        self,
+        ctx: ContextDep,
+        session: SessionDep,
+        bearer: Annotated[str | None, Depends(oauth2_scheme)],
+        api_key: Annotated[str | None, Depends(api_key_scheme)],
+        access_token: Annotated[
+            str | None,
+            Query(description="Bearer token for clients that cannot set headers (SSE)"),
+        ] = None,
+    ) -> User:
+        user = await get_current_user(ctx, session, bearer, api_key, access_token)
+        used_key = None if bearer or access_token else api_key
+        return await enforce_scope(session, user, self.required_scope, api_key=used_key)
+
+
+def require_scope(scope: str, *roles: str) -> ScopeCheck:
+    """A dependency for routes that need ``scope`` (and, if given, one of ``roles``)."""
+    return ScopeCheck(scope, roles)
+
+
+Reader = Annotated[User, Depends(require_scope("read"))]
+Writer = Annotated[User, Depends(require_scope("write"))]
+Executor = Annotated[User, Depends(require_scope("execute"))]
+AdminUser = Annotated[User, Depends(require_scope("admin", "admin"))]
+DeveloperReader = Annotated[User, Depends(require_scope("read", "admin", "developer"))]
+DeveloperWriter = Annotated[User, Depends(require_scope("write", "admin", "developer"))]
+StreamUser = Annotated[User, Depends(StreamReader())]

@@ -112,6 +112,17 @@ class Settings(BaseSettings):
     )
     admin_email: str | None = Field(None, description="Admin created or updated at start.")
     admin_password: SecretStr | None = Field(None, description="Password of that admin.")
+    stream_auth_recheck: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between re-checks of an open event stream's credentials and "
+        "access (a disabled user's or revoked key's stream ends within this time).",
+    )
+    hsts: bool = Field(
+        False,
+        description="Send Strict-Transport-Security on plain-http requests too: set it when "
+        "TLS is terminated by a proxy in front of the API (https requests always get it).",
+    )
     allow_private_networks: bool | None = Field(
         None,
         description="Let `http` steps reach loopback/private addresses "

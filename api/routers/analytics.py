@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import Reader, SessionDep
 from api.schemas.analytics import AnalyticsSummary, Bucket, WorkflowAnalytics
 from api.services import analytics
 
@@ -24,7 +24,7 @@ BucketQuery = Annotated[Bucket, Query(description="Width of the runs-over-time b
 
 @router.get("/summary", response_model=AnalyticsSummary)
 async def summary(
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     since: Since = None,
     until: Until = None,
@@ -38,7 +38,7 @@ async def summary(
 @router.get("/workflows/{workflow_id}", response_model=WorkflowAnalytics)
 async def workflow(
     workflow_id: uuid.UUID,
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     since: Since = None,
     until: Until = None,

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ContextDep, CurrentUser, SessionDep
+from api.deps import ContextDep, Reader, SessionDep
 from api.schemas.artifacts import ArtifactList
 from api.services import artifacts
 from api.services.artifacts import ArtifactContent
@@ -18,7 +18,7 @@ router = APIRouter(tags=["artifacts"])
 
 @router.get("/executions/{execution_id}/artifacts", response_model=ArtifactList)
 async def list_artifacts(
-    execution_id: uuid.UUID, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    execution_id: uuid.UUID, user: Reader, session: SessionDep, ctx: ContextDep
 ) -> ArtifactList:
     """The objects `storage` steps of this execution stored, with download links."""
     return await artifacts.list_artifacts(session, user, ctx.store, execution_id)
@@ -26,7 +26,7 @@ async def list_artifacts(
 
 @router.get("/executions/{execution_id}/artifacts/{key:path}", response_class=Response)
 async def download_artifact(
-    execution_id: uuid.UUID, key: str, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    execution_id: uuid.UUID, key: str, user: Reader, session: SessionDep, ctx: ContextDep
 ) -> Response:
     """One artifact's bytes, with its stored content type."""
     content = await artifacts.read_artifact(session, user, ctx.store, execution_id, key)

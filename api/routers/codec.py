@@ -23,7 +23,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import AppContext
-from api.deps import ContextDep, SessionDep, api_key_scheme, get_current_user, oauth2_scheme
+from api.deps import (
+    ContextDep,
+    ScopedDependency,
+    SessionDep,
+    api_key_scheme,
+    enforce_scope,
+    get_current_user,
+    oauth2_scheme,
+)
 from api.errors import PermissionDenied, UpstreamUnavailable, invalid
 from api.schemas.codec import CodecPayloads
 from api.settings import Settings
@@ -38,23 +46,30 @@ CODEC_ROLES = ("admin", "developer")
 router = APIRouter(prefix=PREFIX, tags=["temporal-codec"])
 
 
-async def codec_caller(
-    request: Request,
-    ctx: ContextDep,
-    session: SessionDep,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
-) -> User | None:
-    """An admin or developer; ``None`` for a credential-less call to ``headrace dev``."""
-    if not bearer and not api_key and _dev_loopback(ctx.settings, request):
-        return None
-    user = await get_current_user(ctx, session, bearer, api_key)
-    if user.role not in CODEC_ROLES:
-        raise PermissionDenied(detail="Decoding payloads needs the admin or developer role")
-    return user
+class CodecAccess(ScopedDependency):
+    """An admin or developer holding ``read``; ``None`` for a credential-less call to
+    ``headrace dev`` from loopback."""
+
+    required_scope = "read"
+
+    async def __call__(
+        self,
+        request: Request,
+        ctx: ContextDep,
+        session: SessionDep,
+        bearer: Annotated[str | None, Depends(oauth2_scheme)],
+        api_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> User | None:
+        if not bearer and not api_key and _dev_loopback(ctx.settings, request):
+            return None
+        user = await get_current_user(ctx, session, bearer, api_key)
+        if user.role not in CODEC_ROLES:
+            raise PermissionDenied(detail="Decoding payloads needs the admin or developer role")
+        used_key = None if bearer else api_key
+        return await enforce_scope(session, user, self.required_scope, api_key=used_key)
 
 
-CodecCaller = Annotated[User | None, Depends(codec_caller)]
+CodecCaller = Annotated[User | None, Depends(CodecAccess())]
 
 
 @router.post("/decode", response_model=CodecPayloads, response_model_exclude_none=True)

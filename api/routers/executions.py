@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ContextDep, CurrentUser, SessionDep, TemporalClientDep
+from api.deps import ContextDep, Executor, Reader, SessionDep, TemporalClientDep
 from api.errors import Conflict, UpstreamUnavailable
 from api.schemas.common import Page
 from api.schemas.executions import (
@@ -23,8 +23,15 @@ from api.schemas.executions import (
     SignalRequest,
 )
 from api.services import executions, redrive, run_control
-from api.services.access import is_admin, visible_execution, visible_workflow
+from api.services.access import (
+    ensure_may_override_variables,
+    is_admin,
+    operable_execution,
+    visible_execution,
+    visible_workflow,
+)
 from api.services.workflows import workflow_version
+from db.models import User
 from db.repositories.executions import ExecutionFilter, ExecutionRepository
 
 router = APIRouter(tags=["executions"])
@@ -38,7 +45,7 @@ router = APIRouter(tags=["executions"])
 async def execute(
     workflow_id: uuid.UUID,
     body: ExecuteRequest,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
     ctx: ContextDep,
@@ -46,6 +53,7 @@ async def execute(
 ) -> ExecuteResult:
     """Run the workflow's current version; wait for the result unless ``async_mode``."""
     workflow = await visible_workflow(session, user, workflow_id)
+    ensure_may_override_variables(user, workflow, body.variables)
     execution = await executions.start_execution(
         session,
         client,
@@ -66,7 +74,7 @@ async def execute(
 
 @router.get("/executions", response_model=Page[ExecutionSummary])
 async def list_executions(
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     workflow_id: uuid.UUID | None = None,
     status: ExecutionStatus | None = None,
@@ -84,7 +92,7 @@ async def list_executions(
 @router.get("/executions/{execution_id}", response_model=ExecutionPublic)
 async def get_execution(
     execution_id: uuid.UUID,
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     ctx: ContextDep,
 ) -> ExecutionPublic:
@@ -105,7 +113,7 @@ async def get_execution(
 @router.get("/executions/{execution_id}/logs", response_model=Page[LogEntry])
 async def execution_logs(
     execution_id: uuid.UUID,
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     level: str | None = None,
     step_id: str | None = None,
@@ -129,11 +137,11 @@ async def execution_logs(
 @router.post("/executions/{execution_id}/cancel", status_code=202, response_model=ActionAccepted)
 async def cancel_execution(
     execution_id: uuid.UUID,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
-    execution, _ = await visible_execution(session, user, execution_id)
+    execution, _ = await operable_execution(session, user, execution_id)
     await run_control.cancel(client, execution)
     return ActionAccepted(execution_id=execution.id, status="cancelling")
 
@@ -142,12 +150,12 @@ async def cancel_execution(
 async def signal_execution(
     execution_id: uuid.UUID,
     body: SignalRequest,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
     """Deliver an event to the ``wait_for_event`` step waiting for ``name`` (409 if none)."""
-    execution, _ = await visible_execution(session, user, execution_id)
+    execution, _ = await operable_execution(session, user, execution_id)
     step_id = await run_control.deliver_event(client, execution, body.name, body.payload)
     return ActionAccepted(execution_id=execution.id, status="delivered", step_id=step_id)
 
@@ -155,7 +163,7 @@ async def signal_execution(
 async def _decide(
     execution_id: uuid.UUID,
     body: ApprovalRequest | None,
-    user: CurrentUser,
+    user: User,
     session: SessionDep,
     client: TemporalClientDep,
     approved: bool,
@@ -181,7 +189,7 @@ async def approve(
     execution_id: uuid.UUID,
     body: ApprovalRequest | None = None,
     *,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
@@ -192,7 +200,7 @@ async def approve(
 async def reject(
     execution_id: uuid.UUID,
     body: ApprovalRequest,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
@@ -202,12 +210,12 @@ async def reject(
 @router.post("/executions/{execution_id}/pause", status_code=202, response_model=ActionAccepted)
 async def pause_execution(
     execution_id: uuid.UUID,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
     """No new step starts until resumed; running steps finish (409 if already paused)."""
-    execution, _ = await visible_execution(session, user, execution_id)
+    execution, _ = await operable_execution(session, user, execution_id)
     status = await run_control.pause(client, user, execution)
     return ActionAccepted(execution_id=execution.id, status=status)
 
@@ -215,11 +223,11 @@ async def pause_execution(
 @router.post("/executions/{execution_id}/resume", status_code=202, response_model=ActionAccepted)
 async def resume_execution(
     execution_id: uuid.UUID,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
-    execution, _ = await visible_execution(session, user, execution_id)
+    execution, _ = await operable_execution(session, user, execution_id)
     status = await run_control.resume(client, user, execution)
     return ActionAccepted(execution_id=execution.id, status=status)
 
@@ -233,14 +241,23 @@ async def resolve_step(
     execution_id: uuid.UUID,
     step_id: str,
     body: ResolveRequest,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> ActionAccepted:
     """Decide on a parked step (409 when that step is not parked)."""
-    execution, _ = await visible_execution(session, user, execution_id)
+    execution, workflow = await operable_execution(session, user, execution_id)
+    version = await workflow_version(session, workflow, execution.version)
     action = await run_control.resolve(
-        client, user, execution, step_id, action=body.action, output=body.output, with_=body.with_
+        client,
+        user,
+        workflow,
+        execution,
+        version.definition,
+        step_id,
+        action=body.action,
+        output=body.output,
+        with_=body.with_,
     )
     return ActionAccepted(execution_id=execution.id, status=action, step_id=step_id)
 
@@ -248,7 +265,7 @@ async def resolve_step(
 @router.post("/executions/{execution_id}/retry", status_code=202, response_model=ExecuteResult)
 async def retry_execution(
     execution_id: uuid.UUID,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     client: TemporalClientDep,
     ctx: ContextDep,
@@ -256,7 +273,7 @@ async def retry_execution(
 ) -> ExecuteResult:
     """A new execution of the same input; ``from_failed`` reuses completed steps' outputs."""
     body = body or RetryRequest()
-    execution, workflow = await visible_execution(session, user, execution_id)
+    execution, workflow = await operable_execution(session, user, execution_id)
     created = await redrive.retry_execution(
         session,
         client,

@@ -8,7 +8,7 @@ import httpx
 from fastapi import APIRouter, Depends, status
 
 from activities.network_guard import build_http_client
-from api.deps import ContextDep, CurrentUser, SessionDep
+from api.deps import ContextDep, Reader, SessionDep, Writer
 from api.schemas.integrations import (
     IntegrationCreate,
     IntegrationPublic,
@@ -41,7 +41,7 @@ UpstreamClient = Annotated[httpx.AsyncClient, Depends(get_upstream_client)]
 
 @router.get("", response_model=list[IntegrationPublic])
 async def list_integrations(
-    user: CurrentUser, session: SessionDep, ctx: ContextDep
+    user: Reader, session: SessionDep, ctx: ContextDep
 ) -> list[IntegrationPublic]:
     rows = await integrations.list_integrations(session, user)
     return [integrations.public(i, ctx.encryptor) for i in rows]
@@ -49,7 +49,7 @@ async def list_integrations(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IntegrationPublic)
 async def create_integration(
-    data: IntegrationCreate, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    data: IntegrationCreate, user: Writer, session: SessionDep, ctx: ContextDep
 ) -> IntegrationPublic:
     created = await integrations.create_integration(session, ctx.encryptor, user, data)
     return integrations.public(created, ctx.encryptor)
@@ -58,7 +58,7 @@ async def create_integration(
 @router.post("/n8n/sync", response_model=N8nSyncResult)
 async def sync_from_n8n(
     data: N8nSyncRequest,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     ctx: ContextDep,
     http: UpstreamClient,
@@ -68,7 +68,7 @@ async def sync_from_n8n(
 
 @router.get("/{integration_id}", response_model=IntegrationPublic)
 async def get_integration(
-    integration_id: uuid.UUID, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    integration_id: uuid.UUID, user: Reader, session: SessionDep, ctx: ContextDep
 ) -> IntegrationPublic:
     found = await integrations.visible_integration(session, user, integration_id)
     return integrations.public(found, ctx.encryptor)
@@ -78,7 +78,7 @@ async def get_integration(
 async def update_integration(
     integration_id: uuid.UUID,
     data: IntegrationUpdate,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     ctx: ContextDep,
 ) -> IntegrationPublic:
@@ -89,16 +89,14 @@ async def update_integration(
 
 
 @router.delete("/{integration_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_integration(
-    integration_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> None:
+async def delete_integration(integration_id: uuid.UUID, user: Writer, session: SessionDep) -> None:
     await integrations.delete_integration(session, user, integration_id)
 
 
 @router.post("/{integration_id}/test", response_model=IntegrationTestResult)
 async def test_integration(
     integration_id: uuid.UUID,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     ctx: ContextDep,
     http: UpstreamClient,

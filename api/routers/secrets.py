@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from api.deps import ContextDep, DeveloperUser, SessionDep
+from api.deps import ContextDep, DeveloperReader, DeveloperWriter, SessionDep
 from api.schemas.secrets import (
     SECRET_NAME_PATTERN,
     SecretCreate,
@@ -22,7 +22,7 @@ SecretName = Annotated[str, Path(max_length=200, pattern=SECRET_NAME_PATTERN)]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SecretPublic)
 async def create_secret(
-    body: SecretCreate, user: DeveloperUser, session: SessionDep, ctx: ContextDep
+    body: SecretCreate, user: DeveloperWriter, session: SessionDep, ctx: ContextDep
 ) -> SecretPublic:
     """Store a secret, encrypted; its value is never returned. 409 if the name exists."""
     secret = await secrets.create_secret(session, ctx.encryptor, user, body)
@@ -30,7 +30,7 @@ async def create_secret(
 
 
 @router.get("", response_model=SecretList)
-async def list_secrets(user: DeveloperUser, session: SessionDep) -> SecretList:
+async def list_secrets(user: DeveloperReader, session: SessionDep) -> SecretList:
     """The secrets the caller's workflows may use (every one for an admin): name, owner,
     whether shared, timestamps (never values)."""
     rows = await secrets.list_secrets(session, user)
@@ -39,7 +39,11 @@ async def list_secrets(user: DeveloperUser, session: SessionDep) -> SecretList:
 
 @router.put("/{name}", response_model=SecretPublic)
 async def replace_secret(
-    name: SecretName, body: SecretUpdate, user: DeveloperUser, session: SessionDep, ctx: ContextDep
+    name: SecretName,
+    body: SecretUpdate,
+    user: DeveloperWriter,
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> SecretPublic:
     """Replace a secret's value (its creator or an admin)."""
     secret = await secrets.replace_secret(session, ctx.encryptor, user, name, body)
@@ -48,7 +52,7 @@ async def replace_secret(
 
 @router.patch("/{name}", response_model=SecretPublic)
 async def share_secret(
-    name: SecretName, body: SecretSharing, user: DeveloperUser, session: SessionDep
+    name: SecretName, body: SecretSharing, user: DeveloperWriter, session: SessionDep
 ) -> SecretPublic:
     """Share a secret with every workflow's runs, or stop sharing it (admins only)."""
     secret = await secrets.share_secret(session, user, name, body.shared)
@@ -56,7 +60,7 @@ async def share_secret(
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_secret(name: SecretName, user: DeveloperUser, session: SessionDep) -> Response:
+async def delete_secret(name: SecretName, user: DeveloperWriter, session: SessionDep) -> Response:
     """Delete a secret (its creator or an admin)."""
     await secrets.delete_secret(session, user, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

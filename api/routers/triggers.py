@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, status
 
-from api.deps import ContextDep, CurrentUser, SessionDep
+from api.deps import ContextDep, Executor, Reader, SessionDep, Writer
 from api.schemas.triggers import (
     BackfillRequest,
     TriggerActionAccepted,
@@ -35,7 +35,7 @@ TriggerDepsDep = Annotated[TriggerDeps, Depends(trigger_deps)]
 
 @router.get("/workflows/{workflow_id}/triggers", response_model=list[TriggerPublic])
 async def list_triggers(
-    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    workflow_id: uuid.UUID, user: Reader, session: SessionDep, deps: TriggerDepsDep
 ) -> list[TriggerPublic]:
     """The workflow's triggers; schedules with their next run times and recent actions."""
     return await triggers.list_triggers(session, deps, user, workflow_id)
@@ -49,7 +49,7 @@ async def list_triggers(
 async def add_trigger(
     workflow_id: uuid.UUID,
     spec: Annotated[dict[str, Any], Body(openapi_examples=TRIGGER_EXAMPLES)],
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     deps: TriggerDepsDep,
 ) -> TriggerPublic:
@@ -59,7 +59,7 @@ async def add_trigger(
 
 @router.get("/triggers/{trigger_id}", response_model=TriggerPublic)
 async def get_trigger(
-    trigger_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    trigger_id: uuid.UUID, user: Reader, session: SessionDep, deps: TriggerDepsDep
 ) -> TriggerPublic:
     return await triggers.get_trigger(session, deps, user, trigger_id)
 
@@ -68,7 +68,7 @@ async def get_trigger(
 async def update_trigger(
     trigger_id: uuid.UUID,
     patch: TriggerPatch,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     deps: TriggerDepsDep,
 ) -> TriggerPublic:
@@ -78,7 +78,7 @@ async def update_trigger(
 
 @router.delete("/triggers/{trigger_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_trigger(
-    trigger_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    trigger_id: uuid.UUID, user: Writer, session: SessionDep, deps: TriggerDepsDep
 ) -> None:
     await triggers.delete_trigger(session, deps, user, trigger_id)
 
@@ -89,7 +89,7 @@ async def delete_trigger(
     response_model=TriggerActionAccepted,
 )
 async def run_now(
-    trigger_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    trigger_id: uuid.UUID, user: Executor, session: SessionDep, deps: TriggerDepsDep
 ) -> TriggerActionAccepted:
     """Fire a schedule trigger once, now."""
     trigger = await triggers.run_now(session, deps, user, trigger_id)
@@ -104,7 +104,7 @@ async def run_now(
 async def backfill(
     trigger_id: uuid.UUID,
     request: BackfillRequest,
-    user: CurrentUser,
+    user: Executor,
     session: SessionDep,
     deps: TriggerDepsDep,
 ) -> TriggerActionAccepted:

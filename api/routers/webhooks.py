@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import Reader, SessionDep, Writer
 from api.routers.triggers import TriggerDepsDep
 from api.schemas.common import Page
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookPublic, WebhookUpdate
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookPublic)
 async def create_webhook(
-    data: WebhookCreate, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    data: WebhookCreate, user: Writer, session: SessionDep, deps: TriggerDepsDep
 ) -> WebhookPublic:
     """A webhook that starts the workflow; a generated secret is in this answer only."""
     return await triggers.create_webhook(session, deps, user, data)
@@ -26,7 +26,7 @@ async def create_webhook(
 
 @router.get("", response_model=Page[WebhookPublic])
 async def list_webhooks(
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     deps: TriggerDepsDep,
     workflow_id: uuid.UUID | None = None,
@@ -41,7 +41,7 @@ async def list_webhooks(
 
 @router.get("/{webhook_id}", response_model=WebhookPublic)
 async def get_webhook(
-    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    webhook_id: uuid.UUID, user: Reader, session: SessionDep, deps: TriggerDepsDep
 ) -> WebhookPublic:
     return await triggers.get_webhook(session, deps, user, webhook_id)
 
@@ -50,7 +50,7 @@ async def get_webhook(
 async def update_webhook(
     webhook_id: uuid.UUID,
     data: WebhookUpdate,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     deps: TriggerDepsDep,
 ) -> WebhookPublic:
@@ -59,7 +59,7 @@ async def update_webhook(
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook(
-    webhook_id: uuid.UUID, user: CurrentUser, session: SessionDep, deps: TriggerDepsDep
+    webhook_id: uuid.UUID, user: Writer, session: SessionDep, deps: TriggerDepsDep
 ) -> None:
     await triggers.delete_webhook(session, deps, user, webhook_id)
 
@@ -68,7 +68,7 @@ async def delete_webhook(
 async def rotate_secret(
     webhook_id: uuid.UUID,
     rotation: SecretRotation,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     deps: TriggerDepsDep,
 ) -> WebhookPublic:

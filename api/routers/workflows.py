@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import ContextDep, CurrentUser, SessionDep
+from api.deps import ContextDep, Reader, SessionDep, Writer
 from api.schemas.common import Page
 from api.schemas.workflows import (
     DefinitionCheck,
@@ -26,14 +26,14 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkflowPublic)
 async def create_workflow(
-    data: WorkflowCreate, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    data: WorkflowCreate, user: Writer, session: SessionDep, ctx: ContextDep
 ) -> WorkflowPublic:
     return WorkflowPublic.model_validate(await workflows.create_workflow(session, ctx, user, data))
 
 
 @router.post("/validate", response_model=ValidationResult)
 async def validate_definition(
-    body: DefinitionCheck, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    body: DefinitionCheck, user: Reader, session: SessionDep, ctx: ContextDep
 ) -> ValidationResult:
     """Check a definition without storing it: 200, or 422 with one pointer per problem.
 
@@ -47,7 +47,7 @@ async def validate_definition(
 
 @router.get("", response_model=Page[WorkflowPublic])
 async def list_workflows(
-    user: CurrentUser,
+    user: Reader,
     session: SessionDep,
     status: WorkflowStatus | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -62,9 +62,7 @@ async def list_workflows(
 
 
 @router.get("/{workflow_id}", response_model=WorkflowPublic)
-async def get_workflow(
-    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> WorkflowPublic:
+async def get_workflow(workflow_id: uuid.UUID, user: Reader, session: SessionDep) -> WorkflowPublic:
     return WorkflowPublic.model_validate(await visible_workflow(session, user, workflow_id))
 
 
@@ -72,7 +70,7 @@ async def get_workflow(
 async def replace_workflow(
     workflow_id: uuid.UUID,
     data: WorkflowReplace,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     ctx: ContextDep,
 ) -> WorkflowPublic:
@@ -86,7 +84,7 @@ async def replace_workflow(
 async def patch_workflow(
     workflow_id: uuid.UUID,
     data: WorkflowPatch,
-    user: CurrentUser,
+    user: Writer,
     session: SessionDep,
     ctx: ContextDep,
 ) -> WorkflowPublic:
@@ -97,14 +95,14 @@ async def patch_workflow(
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_workflow(
-    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep, ctx: ContextDep
+    workflow_id: uuid.UUID, user: Writer, session: SessionDep, ctx: ContextDep
 ) -> None:
     await workflows.delete_workflow(session, ctx, user, workflow_id)
 
 
 @router.get("/{workflow_id}/versions", response_model=list[WorkflowVersionPublic])
 async def list_versions(
-    workflow_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    workflow_id: uuid.UUID, user: Reader, session: SessionDep
 ) -> list[WorkflowVersionPublic]:
     workflow = await visible_workflow(session, user, workflow_id)
     rows = await WorkflowRepository(session).versions(workflow.id)

@@ -2,15 +2,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
 from api.schemas.common import PublicModel, RequestModel
 
+Scope = Literal["read", "write", "execute", "admin"]
+
 
 class ApiKeyCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
-    permissions: list[str] = Field(default_factory=list)
+    permissions: list[Scope] | None = Field(
+        None,
+        min_length=1,
+        description="Scopes of the key: `read` (GET), `write` (change workflows, triggers, "
+        "webhooks, secrets, integrations, keys), `execute` (start and operate runs), `admin` "
+        "(user management; admins only). Default: every scope of your role.",
+    )
     expires_at: datetime | None = None
 
 

@@ -1,7 +1,12 @@
-"""Acting on a live run: cancel, deliver an event, approve or reject."""
+"""Acting on a live run: cancel, deliver an event, approve or reject, resolve a parked step.
+
+Who may do it is decided before these run (:func:`api.services.access.operable_execution`),
+except approvals, whose listed ``approvers`` are only known to the run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from temporalio.client import (
@@ -13,8 +18,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Conflict, PermissionDenied, UpstreamUnavailable
-from api.services.access import is_admin
+from api.errors import Conflict, InvalidInput, PermissionDenied, ProblemDetail, UpstreamUnavailable
+from api.services.access import can_decide, ensure_may_patch_step
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow
 from temporal_workflows.run_types import (
@@ -24,6 +29,7 @@ from temporal_workflows.run_types import (
     RunSnapshot,
     StepResolution,
 )
+from temporal_workflows.step_patches import step_patch_problems
 
 
 def _ensure_live(execution: Execution) -> None:
@@ -60,7 +66,7 @@ async def decide(
     comment: str | None,
     step_id: str | None,
 ) -> str:
-    """Approve or reject: the owner, an admin, or someone in the step's ``approvers``."""
+    """Approve or reject: see :func:`api.services.access.can_decide`."""
     _ensure_live(execution)
     snapshot = await snapshot_of(client, execution)
     waiting = {
@@ -71,9 +77,7 @@ async def decide(
     if not waiting:
         raise Conflict(detail="No step of this execution is waiting for an approval")
     target, info = next(iter(waiting.items()))
-    approvers = [a.lower() for a in info.get("approvers") or []]
-    allowed = is_admin(user) or workflow.owner_id == user.id or user.email.lower() in approvers
-    if not allowed:
+    if not can_decide(user, execution, workflow, info.get("approvers") or []):
         raise PermissionDenied(detail=f"You are not an approver of step {target}")
     decision = ApprovalDecision(approved=approved, by=user.email, comment=comment, step_id=target)
     return await _update(client, execution, "decide_approval", decision)
@@ -93,7 +97,9 @@ async def resume(client: Client, user: User, execution: Execution) -> str:
 async def resolve(
     client: Client,
     user: User,
+    workflow: Workflow,
     execution: Execution,
+    definition: Mapping[str, Any],
     step_id: str,
     *,
     action: str,
@@ -101,8 +107,20 @@ async def resolve(
     with_: dict[str, Any] | None,
 ) -> str:
     """Decide on a parked step: ``retry`` (optionally with a patched ``with``), ``skip``
-    (it counts as completed with ``output``) or ``abort`` (the run fails)."""
+    (it counts as completed with ``output``) or ``abort`` (the run fails).
+
+    A ``with`` patch needs edit rights on the workflow and must pass the definition's own
+    validation against the step type, without reading secrets (422 with ``/with/...``).
+    """
     _ensure_live(execution)
+    if with_ is not None:
+        ensure_may_patch_step(user, workflow)
+        problems = step_patch_problems(definition, step_id, with_)
+        if problems:
+            raise InvalidInput(
+                detail=f"{problems[0].pointer}: {problems[0].message}",
+                errors=[ProblemDetail(p.pointer, p.message, p.code) for p in problems],
+            )
     resolution = StepResolution.model_validate(
         {"step_id": step_id, "action": action, "output": output, "with": with_, "by": user.email}
     )

@@ -17,8 +17,11 @@ It ends after a terminal event (``execution.completed``/``failed``/``cancelled``
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +35,60 @@ from db.repositories.executions import ExecutionRepository
 
 TERMINAL_EVENTS = frozenset({"execution.completed", "execution.failed", "execution.cancelled"})
 _VISIBILITY_CACHE_LIMIT = 10_000
+
+
+class AccessRevoked(Exception):
+    """The caller of an open stream lost access (disabled, key deleted, run hidden)."""
+
+
+async def while_allowed(
+    events: AsyncIterable[Message], allowed: Callable[[], Awaitable[bool]], every: float
+) -> AsyncIterator[Message]:
+    """Yield ``events`` while ``allowed()`` says so, asking it every ``every`` seconds.
+
+    A stream may stay open for hours on credentials checked once; this bounds how long it
+    outlives them. The events are read by a task of their own so that a quiet stream is
+    still checked.
+
+    Raises:
+        AccessRevoked: ``allowed()`` answered no; the stream is closed.
+    """
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=1)
+
+    async def read() -> None:
+        try:
+            async for message in events:
+                await queue.put(("event", message))
+        except Exception as exc:  # handed to the consumer, which re-raises it
+            await queue.put(("error", exc))
+        else:
+            await queue.put(("end", None))
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(every)
+            if not await allowed():
+                await queue.put(("revoked", None))
+                return
+
+    tasks = [asyncio.create_task(read()), asyncio.create_task(watch())]
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "event":
+                yield value
+            elif kind == "end":
+                return
+            elif kind == "error":
+                raise value
+            else:
+                raise AccessRevoked("access revoked")
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 async def authorize_execution(

@@ -107,12 +107,13 @@ class TestTokenForgery:
         )
         assert response.status_code == 401
 
-    async def test_token_may_come_as_query_parameter_for_event_source(
+    async def test_a_query_token_is_refused_outside_the_event_streams(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str]
     ) -> None:
+        # Only SSE/WebSocket routes take ?access_token= (tests/security/test_authorization.py).
         token = admin_headers["Authorization"].removeprefix("Bearer ")
         response = await client.get("/api/v1/auth/me", params={"access_token": token})
-        assert response.status_code == 200
+        assert response.status_code == 401
 
 
 class TestUsers:

@@ -53,7 +53,11 @@ function useLiveInvalidation() {
     let socket: WebSocket | null = null;
     let closed = false;
     let timer: ReturnType<typeof setTimeout> | null = null;
-    void (async () => {
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let failures = 0;
+    // The server closes a socket whose credentials stopped working (e.g. the access token
+    // expired: code 1008); reconnect with a fresh token, backing off while it keeps failing.
+    async function connect(): Promise<void> {
       const token = await freshAccessToken();
       if (closed || !token || typeof WebSocket === "undefined") return;
       const proto = window.location.protocol === "https:" ? "wss" : "ws";
@@ -62,6 +66,9 @@ function useLiveInvalidation() {
       } catch {
         return;
       }
+      socket.onopen = () => {
+        failures = 0;
+      };
       socket.onmessage = () => {
         if (timer) return;
         timer = setTimeout(() => {
@@ -70,10 +77,17 @@ function useLiveInvalidation() {
           void qc.invalidateQueries({ queryKey: analyticsKeys.all });
         }, 1000);
       };
-    })();
+      socket.onclose = () => {
+        if (closed || failures >= 5) return;
+        failures++;
+        retry = setTimeout(() => void connect(), Math.min(1000 * 2 ** failures, 30_000));
+      };
+    }
+    void connect();
     return () => {
       closed = true;
       if (timer) clearTimeout(timer);
+      if (retry) clearTimeout(retry);
       socket?.close();
     };
   }, [qc]);
