@@ -57,8 +57,12 @@ async def eventually(
         wait=wait_fixed(interval),
         retry=retry_if_result(lambda value: not until(value)) | retry_if_exception_type(retry_on),
     )
+
+    async def attempt() -> T:  # tenacity calls a lambda that returns a coroutine without awaiting
+        return await fetch()
+
     try:
-        return await retrying(fetch)
+        return await retrying(attempt)
     except RetryError as exc:
         raise AssertionError(_failure(what, timeout, exc)) from None
 

@@ -56,3 +56,9 @@ class TestEventuallySync:
 
         assert eventually_sync(connect, interval=0.01, retry_on=(ConnectionRefusedError,))
         assert attempts == 3
+
+    async def test_a_lambda_returning_a_coroutine_is_awaited(self) -> None:
+        async def answer() -> int:
+            return 7
+
+        assert await eventually(lambda: answer(), lambda n: n == 7) == 7
