@@ -16,9 +16,7 @@ Errors::
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -27,10 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.integrations import WorkflowIntegrations
 from activities.network_guard import BlockedAddressError
 from api.encryption import Encryptor
-from db.models import Workflow
-from db.repositories.integrations import IntegrationRepository
 
 # A token this close to its expiry is renewed before use, so it cannot lapse in flight.
 REFRESH_MARGIN_SECONDS: Final = 30.0
@@ -262,8 +259,7 @@ class DbConnectionResolver:
     """Finds the ``http`` integration a step names, among its workflow owner's."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], encryptor: Encryptor) -> None:
-        self._sessions = sessions
-        self._encryptor = encryptor
+        self._integrations = WorkflowIntegrations(sessions, encryptor)
 
     async def resolve(self, workflow_id: str, name: str) -> ConnectionConfig:
         """The connection ``name`` of the owner of Headrace workflow ``workflow_id``.
@@ -271,19 +267,10 @@ class DbConnectionResolver:
         Raises:
             ConnectionRefused: No ``http`` integration of that name.
         """
-        async with self._sessions() as session:
-            workflow = await session.get(Workflow, uuid.UUID(workflow_id))
-            found = (
-                await IntegrationRepository(session).by_name(workflow.owner_id, name)
-                if workflow is not None
-                else None
-            )
-        if found is None or found.type != "http":
+        found = await self._integrations.find(workflow_id, name, "http")
+        if found is None:
             raise ConnectionRefused(f"no http connection named {name!r} for this workflow's owner")
-        credentials: dict[str, Any] = {}
-        if found.credentials_encrypted:
-            credentials = json.loads(self._encryptor.decrypt(found.credentials_encrypted))
-        return ConnectionConfig.from_stored(found.config, credentials, name=name)
+        return ConnectionConfig.from_stored(found.config, found.credentials, name=name)
 
 
 class ConnectionApplier:

@@ -33,11 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.integrations import N8nClient, N8nUnreachable, WorkflowIntegrations
 from activities.network_guard import BlockedAddressError
 from activities.secrets import SecretResolver, redacted_error
 from api.encryption import Encryptor
-from db.models import Integration, Workflow
-from db.repositories.integrations import IntegrationRepository
 from temporal_workflows.expressions import redact_secrets
 from temporal_workflows.run_types import StepOutcome
 
@@ -72,31 +71,19 @@ class DbIntegrationResolver:
     """Resolves integrations from the database, decrypting their credentials."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], encryptor: Encryptor) -> None:
-        self._sessions = sessions
-        self._encryptor = encryptor
+        self._integrations = WorkflowIntegrations(sessions, encryptor)
 
     async def n8n(self, workflow_id: str, name: str) -> N8nTarget:
-        async with self._sessions() as session:
-            workflow = await session.get(Workflow, uuid.UUID(workflow_id))
-            found = (
-                await IntegrationRepository(session).by_name(workflow.owner_id, name)
-                if workflow is not None
-                else None
-            )
-        if found is None or found.type != "n8n":
+        found = await self._integrations.find(workflow_id, name, "n8n")
+        if found is None:
             raise _fail(
                 f"no n8n integration named {name!r} for this workflow's owner", "N8nConfigError"
             )
-        return self._target(found)
-
-    def _target(self, integration: Integration) -> N8nTarget:
-        secrets: dict[str, Any] = {}
-        if integration.credentials_encrypted:
-            secrets = json.loads(self._encryptor.decrypt(integration.credentials_encrypted))
+        secrets = found.credentials
         return N8nTarget(
-            base_url=str(integration.config["base_url"]).rstrip("/"),
+            base_url=str(found.config["base_url"]).rstrip("/"),
             api_key=secrets.get("api_key"),
-            webhook_auth=integration.config.get("webhook_auth") or {},
+            webhook_auth=found.config.get("webhook_auth") or {},
             webhook_secret=secrets.get("webhook_secret"),
             webhook_username=secrets.get("webhook_username"),
             webhook_password=secrets.get("webhook_password"),
@@ -296,11 +283,12 @@ class N8nActivities:
             raise _fail("the n8n integration has no API key", "N8nConfigError")
         url = target.base_url + path
         try:
-            response = await self._client.get(
-                url, params=params, headers={"X-N8N-API-KEY": target.api_key}
+            response = await N8nClient(self._client, target.base_url, target.api_key).get(
+                path, params
             )
-        except (httpx.HTTPError, BlockedAddressError) as exc:
-            raise _network_error(url, exc) from exc
+        except N8nUnreachable as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+            raise _network_error(url, cause) from cause
         if response.status_code == 404:
             raise _fail(f"n8n has nothing at {path}", "N8nNotRunnable")
         _check_status(response, f"GET {_safe(url)}")

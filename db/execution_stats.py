@@ -3,7 +3,9 @@
 :func:`track_execution_stats` hooks every ORM insert, update and delete of an execution, and
 adds the row's *contribution* (one run of its workflow, ended with its status, in the hour and
 the day it was created, and for a completed run its duration) to the rollup cells, after
-taking out the contribution its previous values made. A status written twice contributes
+taking out the contribution its previous values made. The hooks are registered by
+:func:`db.session.create_session_factory` (the API's, the worker's and the CLI's session
+factory), not as a side effect of importing the models. A status written twice contributes
 once; a terminal status rewritten (``completed`` → ``failed``) moves the run from one cell to
 the other. Rows written around the ORM (bulk ``INSERT`` through Core) are not seen:
 ``rebuild`` in :mod:`db.repositories.execution_stats` recomputes the cells of a time range
@@ -101,8 +103,20 @@ class Contribution:
 _TRACKED = ("workflow_id", "status", "created_at", "started_at", "completed_at")
 
 
+# The classes whose hooks are registered: mapper events are process-wide, and a second
+# registration would count every run twice.
+_TRACKED_CLASSES: set[type[Any]] = set()
+
+
 def track_execution_stats(execution_cls: type[Execution], stats: Table) -> None:
-    """Keep ``stats`` in step with every ORM write of ``execution_cls`` rows."""
+    """Keep ``stats`` in step with every ORM write of ``execution_cls`` rows (once per process).
+
+    Called by :func:`db.session.create_session_factory`, so every session the API, the
+    worker or the CLI opens keeps the rollup; calling it again changes nothing.
+    """
+    if execution_cls in _TRACKED_CLASSES:
+        return
+    _TRACKED_CLASSES.add(execution_cls)
     executions = execution_cls.__table__
     assert isinstance(executions, Table)
 

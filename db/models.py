@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, JSONType, TimestampedModel, UTCDateTime, utcnow
-from db.execution_stats import HISTOGRAM_BUCKETS, histogram_column, track_execution_stats
+from db.execution_stats import HISTOGRAM_BUCKETS, histogram_column
 
 
 class User(TimestampedModel):
@@ -266,6 +266,3 @@ class Secret(TimestampedModel):
     value_encrypted: Mapped[str] = mapped_column(Text)
     # Usable by every workflow's runs, not only its owner's; only an admin may set it.
     shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-
-
-track_execution_stats(Execution, execution_stats)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from db.base import storable_json
+from db.execution_stats import track_execution_stats
+from db.models import Execution, execution_stats
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
@@ -58,6 +60,12 @@ def create_engine(url: str, *, serialize_writes: bool = False) -> AsyncEngine:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The session factory of the app, the worker and the CLI.
+
+    It also registers the analytics rollup's ORM hooks (:mod:`db.execution_stats`; once per
+    process): every session that writes executions keeps ``execution_stats`` in step.
+    """
+    track_execution_stats(Execution, execution_stats)
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

@@ -1,4 +1,4 @@
-"""The workflow definition v1 (CONTRACT §3) as immutable pydantic models.
+"""The workflow definition v1 (docs/definitions.md) as immutable pydantic models.
 
 These models check each field on its own (types, unknown fields, ids, durations, ranges).
 Checks that relate fields or steps to each other (dependencies, cycles, templates, the

@@ -9,7 +9,7 @@ Where the rows come from (so that a wide window costs about as much as a narrow 
 - The window is cut into whole UTC days, whole hours around them, and the partial hours at
   its two edges (:func:`plan`). Ended runs (completed, failed, cancelled) of whole days and
   hours are read from the ``execution_stats`` rollup (kept by the ORM hooks of
-  :mod:`db.execution_projection`), the partial hours from ``executions``; unfinished runs,
+  :mod:`db.execution_stats`), the partial hours from ``executions``; unfinished runs,
   whose status still moves, always from ``executions`` (``(status, created_at,
   workflow_id)`` index). Counts, success rates, averages and maxima are therefore exact.
 - Success rate: ``completed / (completed + failed)``; cancelled runs are an operator's
@@ -31,6 +31,9 @@ Where the rows come from (so that a wide window costs about as much as a narrow 
 
 SQLite's date functions work in milliseconds, so durations there have millisecond precision
 (PostgreSQL: microseconds); every figure is rounded to milliseconds.
+
+The SQL is :class:`db.repositories.analytics.AnalyticsRepository`'s; this module decides which
+rows to read and shapes the figures. Who sees what is :func:`api.services.access.visibility_filter`.
 """
 
 from __future__ import annotations
@@ -38,26 +41,12 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Float,
-    Integer,
-    Select,
-    case,
-    cast,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from api.errors import InvalidInput, ProblemDetail
 from api.schemas.analytics import (
@@ -71,9 +60,10 @@ from api.schemas.analytics import (
     WorkflowAnalytics,
     WorkflowStats,
 )
-from api.services.access import is_admin, visible_workflow
+from api.services.access import visibility_filter, visible_workflow
 from db.execution_stats import bucket_bounds, cell_start, duration_us
-from db.models import Execution, ExecutionLog, User, Workflow, execution_stats
+from db.models import User
+from db.repositories.analytics import AnalyticsRepository, DurationFigures, Scope
 from db.repositories.execution_stats import Cells, ExecutionStatsRepository, Tally
 
 PERCENTILES = (0.5, 0.95, 0.99)
@@ -91,35 +81,6 @@ EXACT_PERCENTILES = 20_000
 ACTIVE_STATUSES = ("pending", "running", "waiting", "paused")
 _BUCKET_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 _Range = tuple[datetime, datetime]
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which executions a query covers."""
-
-    since: datetime
-    until: datetime
-    owner_id: uuid.UUID | None = None  # None: every owner (admins); else own or shared
-    workflow_id: uuid.UUID | None = None
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        where = [Execution.created_at >= self.since, Execution.created_at < self.until]
-        return where + self.workflow_conditions(Execution.workflow_id)
-
-    def workflow_conditions(self, column: Any) -> list[ColumnElement[bool]]:
-        """The visibility of a ``workflow_id`` column (of executions or of the rollup)."""
-        where: list[ColumnElement[bool]] = []
-        if self.workflow_id is not None:
-            where.append(column == self.workflow_id)
-        if self.owner_id is not None:
-            visible = select(Workflow.id).where(
-                or_(Workflow.owner_id == self.owner_id, Workflow.shared.is_(True))
-            )
-            where.append(column.in_(visible))
-        return where
-
-    def between(self, since: datetime, until: datetime) -> Scope:
-        return replace(self, since=since, until=until)
 
 
 @dataclass(frozen=True)
@@ -165,13 +126,14 @@ def make_window(since: datetime | None, until: datetime | None, bucket: Bucket) 
 
 async def summary(session: AsyncSession, user: User, window: Window) -> AnalyticsSummary:
     """Analytics of every execution the caller may see in the window."""
-    await _without_jit(session)
-    scope = Scope(window.since, window.until, owner_id=None if is_admin(user) else user.id)
-    tallies = await _tallies(session, scope)
+    repo = AnalyticsRepository(session)
+    await repo.without_jit()
+    scope = Scope(window.since, window.until, workflows=visibility_filter(user))
+    tallies = await _tallies(repo, scope)
     busiest = sorted(tallies, key=lambda w: (-sum(tallies[w].counts.values()), str(w)))
     busiest = busiest[:BUSIEST_WORKFLOWS]
-    names = await _workflow_names(session, busiest)
-    durations = await _workflow_durations(session, scope, tallies, busiest)
+    names = await repo.workflow_names(busiest)
+    durations = await _workflow_durations(repo, scope, tallies, busiest)
     overall = Tally()
     for tally in tallies.values():
         overall.merge(tally)
@@ -180,12 +142,12 @@ async def summary(session: AsyncSession, user: User, window: Window) -> Analytic
         total=sum(overall.counts.values()),
         counts=StatusCounts(**overall.counts),
         success_rate=_success_rate(overall.counts),
-        durations=await _overall_durations(session, scope, overall),
+        durations=await _overall_durations(repo, scope, overall),
         workflows=[
             _workflow_stats(w, names.get(w, ""), tallies[w].counts, durations) for w in busiest
         ],
-        timeline=await _timeline(session, scope, window),
-        slowest_steps=await _slowest_steps(session, scope),
+        timeline=await _timeline(repo, scope, window),
+        slowest_steps=await _slowest_steps(repo, scope),
     )
 
 
@@ -193,19 +155,20 @@ async def workflow_analytics(
     session: AsyncSession, user: User, workflow_id: uuid.UUID, window: Window
 ) -> WorkflowAnalytics:
     """The same figures for one workflow the caller may see (404 otherwise)."""
-    await _without_jit(session)
+    repo = AnalyticsRepository(session)
+    await repo.without_jit()
     workflow = await visible_workflow(session, user, workflow_id)
     scope = Scope(window.since, window.until, workflow_id=workflow.id)
-    tallies = await _tallies(session, scope)
+    tallies = await _tallies(repo, scope)
     tallies.setdefault(workflow.id, Tally())
-    durations = await _workflow_durations(session, scope, tallies, [workflow.id])
+    durations = await _workflow_durations(repo, scope, tallies, [workflow.id])
     return WorkflowAnalytics(
         window=window,
         workflow=_workflow_stats(
             workflow.id, workflow.name, tallies[workflow.id].counts, durations
         ),
-        timeline=await _timeline(session, scope, window),
-        slowest_steps=await _slowest_steps(session, scope),
+        timeline=await _timeline(repo, scope, window),
+        slowest_steps=await _slowest_steps(repo, scope),
     )
 
 
@@ -222,12 +185,8 @@ async def rebuild_rollup(
     """
     if since is None or until is None:
         async with sessions() as session:
-            first, last = (
-                await session.execute(
-                    select(func.min(Execution.created_at), func.max(Execution.created_at))
-                )
-            ).one()
-        if first is None:
+            first, last = await AnalyticsRepository(session).created_span()
+        if first is None or last is None:
             return 0
         since, until = since or first, until or last + timedelta(microseconds=1)
     day, counted = cell_start(_utc(since), "day"), 0
@@ -240,52 +199,32 @@ async def rebuild_rollup(
 
 async def active_execution_counts(session: AsyncSession) -> dict[str, int]:
     """Unfinished executions by status, for the ``headrace_executions_active`` gauge."""
-    stmt = (
-        select(Execution.status, func.count())
-        .where(Execution.status.in_(ACTIVE_STATUSES))
-        .group_by(Execution.status)
-    )
-    return {status: n for status, n in (await session.execute(stmt)).tuples()}
+    return await AnalyticsRepository(session).count_by_status(ACTIVE_STATUSES)
 
 
 # --- the queries ----------------------------------------------------------------------
 
 
-async def _tallies(session: AsyncSession, scope: Scope) -> dict[uuid.UUID, Tally]:
+async def _tallies(repo: AnalyticsRepository, scope: Scope) -> dict[uuid.UUID, Tally]:
     """Per workflow: runs by status and completed durations, rollup + executions table."""
     where = plan(scope.since, scope.until)
-    repo = ExecutionStatsRepository(session)
-    tallies = await repo.tallies(
-        where.cells, scope.workflow_conditions(execution_stats.c.workflow_id)
-    )
+    tallies = await repo.rollup_tallies(scope, where.cells)
     for since, until in where.edges:
-        rows = select(
-            Execution.workflow_id, Execution.status, Execution.started_at, Execution.completed_at
-        ).where(*scope.between(since, until).conditions())
-        for workflow_id, status, started, ended in (await session.execute(rows)).tuples():
+        for workflow_id, status, started, ended in await repo.runs(scope.between(since, until)):
             tally = tallies.setdefault(workflow_id, Tally())
             tally.add_runs(status, 1)
             took = duration_us(started, ended) if status == "completed" else None
             if took is not None:
                 tally.add_duration(took)
     if where.whole_hours is not None:
-        unfinished = (
-            select(Execution.workflow_id, Execution.status, func.count())
-            .where(
-                Execution.status.in_(ACTIVE_STATUSES),
-                *scope.between(*where.whole_hours).conditions(),
-            )
-            # status first: SQLite then reads the (status, created_at, workflow_id) index
-            # instead of skip-scanning (workflow_id, created_at) over every run of the window
-            .group_by(Execution.status, Execution.workflow_id)
-        )
-        for workflow_id, status, n in (await session.execute(unfinished)).tuples():
+        unfinished = scope.between(*where.whole_hours)
+        for workflow_id, status, n in await repo.runs_by_status(unfinished, ACTIVE_STATUSES):
             tallies.setdefault(workflow_id, Tally()).add_runs(status, n)
     return tallies
 
 
 async def _workflow_durations(
-    session: AsyncSession,
+    repo: AnalyticsRepository,
     scope: Scope,
     tallies: Mapping[uuid.UUID, Tally],
     workflow_ids: Sequence[uuid.UUID],
@@ -299,106 +238,43 @@ async def _workflow_durations(
             break
         exact.append(workflow_id)
         budget -= tallies[workflow_id].timed
-    durations = await _durations(session, scope, by_workflow=True, workflow_ids=exact)
+    durations = await _durations(repo, scope, by_workflow=True, workflow_ids=exact)
     for workflow_id in workflow_ids:
         if workflow_id not in exact:
             durations[workflow_id] = _estimated(tallies[workflow_id])
     return durations
 
 
-async def _overall_durations(session: AsyncSession, scope: Scope, overall: Tally) -> Durations:
+async def _overall_durations(repo: AnalyticsRepository, scope: Scope, overall: Tally) -> Durations:
     if overall.timed > EXACT_PERCENTILES:
         return _estimated(overall)
-    exact = await _durations(session, scope, by_workflow=False)
+    exact = await _durations(repo, scope, by_workflow=False)
     return exact.get(None, Durations(count=0))
 
 
-async def _workflow_names(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    stmt = select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids))
-    return {i: n for i, n in (await session.execute(stmt)).tuples()}
-
-
 async def _durations(
-    session: AsyncSession,
+    repo: AnalyticsRepository,
     scope: Scope,
     *,
     by_workflow: bool,
     workflow_ids: Sequence[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID | None, Durations]:
-    if workflow_ids is not None and not workflow_ids:
-        return {}
-    dialect = _dialect(session)
-    group = Execution.workflow_id if by_workflow else literal(None).label("grp")
-    where = [
-        *scope.conditions(),
-        Execution.status == "completed",
-        Execution.started_at.is_not(None),
-        Execution.completed_at.is_not(None),
-    ]
-    if workflow_ids is not None:
-        where.append(Execution.workflow_id.in_(workflow_ids))
-    seconds = _seconds_between(dialect, Execution.started_at, Execution.completed_at)
-    base = select(group.label("grp"), seconds.label("d")).where(*where).subquery()
-    if dialect == "postgresql":
-        stmt = _percentiles_postgresql(base)
-    else:
-        stmt = _percentiles_window_functions(base)
-    rows = (await session.execute(stmt)).all()
-    return {row[0]: _durations_row(row[1:]) for row in rows}
+    rows = await repo.durations(
+        scope, PERCENTILES, by_workflow=by_workflow, workflow_ids=workflow_ids
+    )
+    return {group: _durations_row(figures) for group, figures in rows.items()}
 
 
-def _percentiles_postgresql(base: Any) -> Select[Any]:
-    d = base.c.d
-    return select(
-        base.c.grp,
-        func.count(),
-        *(func.percentile_cont(p).within_group(d.asc()) for p in PERCENTILES),
-        func.avg(d),
-        func.max(d),
-    ).group_by(base.c.grp)
-
-
-def _percentiles_window_functions(base: Any) -> Select[Any]:
-    # percentile_cont(p) = v[k] + (v[k+1] - v[k]) * f, where p * (n - 1) = k + f (0-based
-    # ranks): each row contributes its weight when its rank is k or k + 1.
-    ranked = select(
-        base.c.grp,
-        base.c.d,
-        (func.row_number().over(partition_by=base.c.grp, order_by=base.c.d) - 1).label("r"),
-        func.count().over(partition_by=base.c.grp).label("n"),
-    ).subquery()
-    r, n, d = ranked.c.r, ranked.c.n, ranked.c.d
-
-    def percentile(p: float) -> ColumnElement[Any]:
-        position = literal(p, Float) * (n - 1)
-        k = cast(position, Integer)
-        f = position - k
-        return func.sum(case((r == k, d * (1 - f)), (r == k + 1, d * f), else_=0.0))
-
-    return select(
-        ranked.c.grp,
-        func.count(),
-        *(percentile(p) for p in PERCENTILES),
-        func.avg(d),
-        func.max(d),
-    ).group_by(ranked.c.grp)
-
-
-async def _timeline(session: AsyncSession, scope: Scope, window: Window) -> list[TimeBucket]:
+async def _timeline(repo: AnalyticsRepository, scope: Scope, window: Window) -> list[TimeBucket]:
     where = plan(window.since, window.until, days=window.bucket == "day")
     found: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    visible = scope.workflow_conditions(execution_stats.c.workflow_id)
-    for start, status, n in await ExecutionStatsRepository(session).runs_by_cell(
-        where.cells, visible
-    ):
+    for start, status, n in await repo.rollup_runs_by_cell(scope, where.cells):
         found[cell_start(start, window.bucket)][status] += n
     raw: list[tuple[Scope, Sequence[str] | None]] = [(scope.between(*r), None) for r in where.edges]
     if where.whole_hours is not None:
         raw.append((scope.between(*where.whole_hours), ACTIVE_STATUSES))
     for part, statuses in raw:
-        for start, status, n in await _raw_timeline(session, part, window.bucket, statuses):
+        for start, status, n in await repo.runs_by_bucket(part, window.bucket, statuses):
             found[start][status] += n
     return [
         TimeBucket(
@@ -411,67 +287,8 @@ async def _timeline(session: AsyncSession, scope: Scope, window: Window) -> list
     ]
 
 
-async def _raw_timeline(
-    session: AsyncSession, scope: Scope, bucket: Bucket, statuses: Iterable[str] | None
-) -> list[tuple[datetime, str, int]]:
-    start = _bucket_start(_dialect(session), bucket).label("bucket")
-    where = scope.conditions()
-    if statuses is not None:
-        where.append(Execution.status.in_(statuses))
-    stmt = (
-        select(start, Execution.status, func.count())
-        .where(*where)
-        .group_by(start, Execution.status)
-    )
-    return [(_as_utc(b), status, n) for b, status, n in (await session.execute(stmt)).tuples()]
-
-
-async def _slowest_steps(session: AsyncSession, scope: Scope) -> list[SlowStep]:
-    dialect = _dialect(session)
-    ended, started = aliased(ExecutionLog), aliased(ExecutionLog)
-    start_ts = (
-        select(func.max(started.ts))
-        .where(
-            started.execution_id == ended.execution_id,
-            started.step_id == ended.step_id,
-            started.type == "step.started",
-            started.seq < ended.seq,
-        )
-        .scalar_subquery()
-    )
-    sample = (
-        select(Execution.id, Execution.workflow_id)
-        .where(*scope.conditions())
-        .order_by(Execution.created_at.desc())
-        .limit(STEP_SAMPLE)
-        .subquery()
-    )
-    pairs = (
-        select(
-            sample.c.workflow_id.label("workflow_id"),
-            ended.step_id.label("step_id"),
-            _seconds_between(dialect, start_ts, ended.ts).label("d"),
-        )
-        .join(ended, ended.execution_id == sample.c.id)
-        .where(ended.type.in_(("step.completed", "step.failed")))
-        .subquery()
-    )
-    avg = func.avg(pairs.c.d)
-    stmt = (
-        select(
-            pairs.c.workflow_id,
-            Workflow.name,
-            pairs.c.step_id,
-            func.count(),
-            avg,
-            func.max(pairs.c.d),
-        )
-        .join(Workflow, Workflow.id == pairs.c.workflow_id)
-        .where(pairs.c.d.is_not(None))
-        .group_by(pairs.c.workflow_id, Workflow.name, pairs.c.step_id)
-        .order_by(avg.desc(), pairs.c.step_id)
-        .limit(SLOWEST_STEPS)
-    )
+async def _slowest_steps(repo: AnalyticsRepository, scope: Scope) -> list[SlowStep]:
+    rows = await repo.slowest_steps(scope, sample=STEP_SAMPLE, limit=SLOWEST_STEPS)
     return [
         SlowStep(
             workflow_id=workflow_id,
@@ -481,39 +298,8 @@ async def _slowest_steps(session: AsyncSession, scope: Scope) -> list[SlowStep]:
             avg_seconds=_round(avg_s) or 0.0,
             max_seconds=_round(max_s) or 0.0,
         )
-        for workflow_id, name, step_id, runs, avg_s, max_s in (await session.execute(stmt)).all()
+        for workflow_id, name, step_id, runs, avg_s, max_s in rows
     ]
-
-
-# --- dialect helpers ------------------------------------------------------------------
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
-async def _without_jit(session: AsyncSession) -> None:
-    # PostgreSQL JIT-compiles any plan whose estimated cost passes jit_above_cost; the
-    # slowest-steps plan (correlated subqueries, estimated high, ~0.1 s to run) spent over
-    # 1 s compiling. These queries are short: turn JIT off for this transaction.
-    if _dialect(session) == "postgresql":
-        await session.execute(text("SET LOCAL jit = off"))
-
-
-def _seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return cast(func.extract("epoch", end - start), Float)
-    # SQLite stores UTC timestamps as ISO text. Its date functions work in milliseconds, and
-    # julianday()'s fractional days carry up to ~50 µs of float error: rounding the
-    # difference to milliseconds gives back the exact figure.
-    return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
-
-
-def _bucket_start(dialect: str, bucket: Bucket) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return func.date_trunc(bucket, func.timezone("UTC", Execution.created_at))
-    pattern = "%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00"
-    return func.strftime(pattern, Execution.created_at)
 
 
 # --- shaping the results --------------------------------------------------------------
@@ -535,7 +321,7 @@ def _workflow_stats(
     )
 
 
-def _durations_row(row: Sequence[Any]) -> Durations:
+def _durations_row(row: DurationFigures) -> Durations:
     count, p50, p95, p99, avg, longest = row
     return Durations(
         exact=True,
@@ -598,12 +384,6 @@ def _round(value: Any) -> float | None:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _as_utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return _utc(value)
 
 
 def _ceil(moment: datetime, grain: str) -> datetime:

@@ -6,7 +6,6 @@ service an integration points at is unreachable or does not speak the expected p
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,15 @@ from activities.connections import (
     ConnectionUnavailable,
     TokenCache,
     apply_connection,
+)
+from activities.integrations import (
+    N8nClient,
+    N8nError,
+    N8nUnauthorized,
+    N8nUnreachable,
+    decrypt_credentials,
+    encrypt_credentials,
+    owned_integration,
 )
 from activities.network_guard import BlockedAddressError
 from api.encryption import Encryptor
@@ -47,7 +55,6 @@ from api.schemas.integrations import (
     N8nCredentials,
 )
 from api.services.access import is_admin
-from api.services.n8n.client import N8nClient, N8nError, N8nUnauthorized, N8nUnreachable
 from db.models import Integration, User
 from db.repositories.integrations import IntegrationRepository
 
@@ -85,13 +92,6 @@ def public(integration: Integration, encryptor: Encryptor) -> IntegrationPublic:
         created_at=integration.created_at,
         updated_at=integration.updated_at,
     )
-
-
-def decrypt_credentials(integration: Integration, encryptor: Encryptor) -> dict[str, Any]:
-    if not integration.credentials_encrypted:
-        return {}
-    value = json.loads(encryptor.decrypt(integration.credentials_encrypted))
-    return value if isinstance(value, dict) else {}
 
 
 def _validated(
@@ -168,7 +168,7 @@ async def create_integration(
             type=data.type,
             name=data.name,
             config=config,
-            credentials_encrypted=encryptor.encrypt(json.dumps(credentials))
+            credentials_encrypted=encrypt_credentials(credentials, encryptor)
             if credentials
             else None,
         )
@@ -181,14 +181,19 @@ async def visible_integration(
     session: AsyncSession, user: User, integration_id: uuid.UUID
 ) -> Integration:
     """The integration if it is the caller's (or the caller is an admin); 404 otherwise."""
-    integration = await IntegrationRepository(session).get(integration_id)
-    if integration is None or not (is_admin(user) or integration.owner_id == user.id):
+    integration = await owned_integration(session, integration_id, _owner_scope(user))
+    if integration is None:
         raise not_found("Integration", integration_id)
     return integration
 
 
 async def list_integrations(session: AsyncSession, user: User) -> Sequence[Integration]:
-    return await IntegrationRepository(session).list(None if is_admin(user) else user.id)
+    return await IntegrationRepository(session).list(_owner_scope(user))
+
+
+def _owner_scope(user: User) -> uuid.UUID | None:
+    """Whose integrations the caller sees: their own, or (an admin) everyone's."""
+    return None if is_admin(user) else user.id
 
 
 async def update_integration(
@@ -215,7 +220,7 @@ async def update_integration(
         integration.name = data.name
     integration.config = config
     integration.credentials_encrypted = (
-        encryptor.encrypt(json.dumps(credentials)) if credentials else None
+        encrypt_credentials(credentials, encryptor) if credentials else None
     )
     await session.commit()
     return integration

@@ -1,8 +1,8 @@
 """The analytics rollup (``execution_stats``): reading whole hours and days, and rebuilding.
 
-The ORM hooks in :mod:`db.execution_projection` keep the rollup current as executions end.
+The ORM hooks in :mod:`db.execution_stats` keep the rollup current as executions end.
 :meth:`ExecutionStatsRepository.rebuild` recomputes the cells of whole UTC days from the
-executions table with the same code (:class:`~db.execution_projection.Contribution`), for
+executions table with the same code (:class:`~db.execution_stats.Contribution`), for
 rows written around the ORM (bulk loads) or to repair a range.
 """
 

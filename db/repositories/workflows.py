@@ -64,6 +64,11 @@ class WorkflowRepository:
         stmt = base.order_by(Workflow.created_at.desc(), Workflow.id).limit(limit).offset(offset)
         return (await self.session.scalars(stmt)).all(), total or 0
 
+    @classmethod
+    def ids(cls, flt: WorkflowFilter) -> Select[tuple[uuid.UUID]]:
+        """The ids of the workflows ``flt`` passes, as a subquery (``column.in_(...)``)."""
+        return cls._filtered(select(Workflow.id), flt)
+
     @staticmethod
     def _filtered(stmt: Select[_T], flt: WorkflowFilter) -> Select[_T]:
         if flt.owner_id is not None:

@@ -15,7 +15,6 @@ import contextlib
 import gzip
 import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.http import HttpActivities
 from activities.network_guard import build_http_client
+from tests.support.polling import eventually_sync
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 BASIC_USER, BASIC_PASSWORD = "alice", "s3cret-pässword"
@@ -252,11 +252,13 @@ def http_server() -> Iterator[LoopbackServer]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+
+    def started() -> bool:
+        if not thread.is_alive():
             raise RuntimeError("the test HTTP server did not start")
-        time.sleep(0.01)
+        return bool(server.started)
+
+    eventually_sync(started, timeout=10, interval=0.01, what="the test HTTP server")
     yield server_info
     server.should_exit = True
     thread.join(timeout=10)

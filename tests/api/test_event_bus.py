@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from api.events import (
     SubscriberOverflow,
 )
 from tests.services import redis_or_skip
+from tests.support.polling import eventually
 
 
 class TcpProxy:
@@ -242,8 +243,8 @@ class TestRedisStreams:
             await writer.aclose()
 
 
-async def _eventually(condition: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
+async def _eventually(condition: Callable[[], object], timeout: float = 10) -> None:
+    async def check() -> object:
+        return condition()
+
+    await eventually(check, timeout=timeout, interval=0.05)

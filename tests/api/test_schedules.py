@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import Trigger, Workflow
 from tests.api.test_webhooks import ECHO, Hooks
 from tests.conftest import UserFactory
+from tests.support.polling import eventually
 
 YEARLY = {"type": "schedule", "cron": "0 0 1 1 *"}
 
@@ -50,13 +51,13 @@ async def scheduled_runs(hooks: Hooks, workflow_id: str) -> list[dict[str, Any]]
 async def wait_for_runs(
     hooks: Hooks, workflow_id: str, count: int, timeout: float = 15
 ) -> list[dict[str, Any]]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        runs = await scheduled_runs(hooks, workflow_id)
-        if len(runs) >= count:
-            return runs
-        assert asyncio.get_running_loop().time() < deadline, f"{len(runs)} runs, wanted {count}"
-        await asyncio.sleep(0.2)
+    return await eventually(
+        lambda: scheduled_runs(hooks, workflow_id),
+        lambda runs: len(runs) >= count,
+        timeout=timeout,
+        interval=0.2,
+        what=f"{count} scheduled runs",
+    )
 
 
 async def schedule_exists(temporal: Client, schedule_id: str) -> bool:

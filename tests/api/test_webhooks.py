@@ -13,6 +13,7 @@ import pytest
 from api.rate_limit import MemoryLimiter, RedisLimiter, build_limiter
 from tests.conftest import UserFactory
 from tests.services import redis_or_skip
+from tests.support.polling import eventually
 
 ECHO = {
     "steps": [{"id": "echo", "type": "transform", "with": {"seen": "{{ input }}"}}],
@@ -55,13 +56,12 @@ class Hooks:
         return dict(response.json())
 
     async def finished(self, execution_id: str, timeout: float = 20) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            execution = await self.execution(execution_id)
-            if execution["status"] in ("completed", "failed", "cancelled"):
-                return execution
-            assert asyncio.get_running_loop().time() < deadline, execution
-            await asyncio.sleep(0.1)
+        return await eventually(
+            lambda: self.execution(execution_id),
+            lambda execution: execution["status"] in ("completed", "failed", "cancelled"),
+            timeout=timeout,
+            what=f"the end of execution {execution_id}",
+        )
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.dev_stack import DevStack, dev_stack_in
+from tests.support.polling import eventually_sync
 
 
 @pytest.fixture
@@ -56,10 +56,12 @@ class TestDevStack:
         assert children, "no Temporal child process found"
         dev_stack.process.kill()  # SIGKILL: no chance to clean up
         dev_stack.process.wait(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
-            time.sleep(0.1)
-        assert not any(Path(f"/proc/{c}").exists() for c in children)
+        eventually_sync(
+            lambda: [c for c in children if Path(f"/proc/{c}").exists()],
+            lambda alive: not alive,
+            timeout=10,
+            what="the end of headrace dev's children",
+        )
 
     def test_a_killed_worker_process_is_replaced_and_its_run_completes(
         self, dev_stack: DevStack

@@ -297,3 +297,20 @@ class TestRewrites:
         cells = await _rollup(db)
         assert cells == await _from_table(db)
         assert all(key[2] != db.workflows[0] for key in cells)
+
+
+class TestRegistration:
+    """The rollup's ORM hooks are registered by ``create_session_factory``, once a process."""
+
+    async def test_a_second_session_factory_does_not_count_runs_twice(
+        self, db: Fixture, db_url: str
+    ) -> None:
+        engine = create_engine(db_url)
+        try:
+            again = Fixture(create_session_factory(engine), db.workflows)
+            await _add(again, [_execution(db.workflows[0], "completed", START, 1)])
+        finally:
+            await engine.dispose()
+        cells = await _rollup(db)
+        assert {(k[0], c["runs"]) for k, c in cells.items()} == {("hour", 1), ("day", 1)}
+        assert cells == await _from_table(db)

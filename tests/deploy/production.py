@@ -35,6 +35,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from tests.support.polling import eventually
+
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "change-me-please"
 SECRET_KEY = "production-test-secret-" + "k" * 32
@@ -200,14 +202,24 @@ async def wait_until_ready(api: ApiProcess, http: httpx.AsyncClient, deadline: f
     Raises:
         ExitedDuringStartup: The process ended first.
     """
-    while time.monotonic() < deadline:
+
+    async def ready() -> bool:
         if not api.alive():
             raise ExitedDuringStartup(f"{api.name} exited during start-up\n{api.tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get(f"{api.base_url}/readyz", timeout=2)).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{api.name} was not ready in {START_TIMEOUT:.0f} s\n{api.tail()}")
+        return (await http.get(f"{api.base_url}/readyz", timeout=2)).status_code == 200
+
+    try:
+        await eventually(
+            ready,
+            timeout=max(0.0, deadline - time.monotonic()),
+            interval=0.2,
+            retry_on=(httpx.HTTPError,),
+            what=f"{api.name}'s readiness",
+        )
+    except ExitedDuringStartup:
+        raise
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{api.tail()}") from None
 
 
 async def pollers(client: Client, task_queue: str) -> set[str]:
@@ -226,14 +238,26 @@ async def wait_until_polling(
     workers: list[WorkerProcess], client: Client, task_queue: str, deadline: float
 ) -> None:
     expected = {worker.identity for worker in workers}
-    while time.monotonic() < deadline:
+
+    async def polling() -> set[str]:
         for worker in workers:
-            assert worker.alive(), f"{worker.name} exited during start-up\n{worker.tail()}"
-        if expected <= await pollers(client, task_queue):
-            return
-        await asyncio.sleep(0.2)
-    tails = "\n".join(worker.tail() for worker in workers)
-    raise AssertionError(f"the workers did not poll {task_queue} in time\n{tails}")
+            if not worker.alive():
+                raise ExitedDuringStartup(f"{worker.name} exited during start-up\n{worker.tail()}")
+        return await pollers(client, task_queue)
+
+    try:
+        await eventually(
+            polling,
+            lambda identities: expected <= identities,
+            timeout=max(0.0, deadline - time.monotonic()),
+            interval=0.2,
+            what=f"the workers' polling of {task_queue}",
+        )
+    except ExitedDuringStartup:
+        raise
+    except AssertionError as exc:
+        tails = "\n".join(worker.tail() for worker in workers)
+        raise AssertionError(f"{exc}\n{tails}") from None
 
 
 def production_settings(

@@ -46,6 +46,7 @@ from tests.deploy.production import (
     production_stack,
 )
 from tests.services import create_postgres_database, drop_postgres_database, redis_or_skip
+from tests.support.polling import eventually
 from tests.support.target_server import TargetServer
 
 REDIS_PREFIX = "headrace:events:"  # api.events.redis_bus.RedisEventBus's default
@@ -182,14 +183,19 @@ async def wait_for_status(
 ) -> dict[str, Any]:
     """The execution as ``api`` reads it, once it has ended."""
     url = f"{api.base_url}/api/v1/executions/{execution_id}"
-    async with asyncio.timeout(timeout):
-        while True:
-            response = await http.get(url, headers=headers)
-            assert response.status_code == 200, response.text
-            execution: dict[str, Any] = response.json()
-            if execution["status"] in {"completed", "failed", "cancelled"}:
-                return execution
-            await asyncio.sleep(0.2)
+
+    async def read() -> dict[str, Any]:
+        response = await http.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    return await eventually(
+        read,
+        lambda execution: execution["status"] in {"completed", "failed", "cancelled"},
+        timeout=timeout,
+        interval=0.2,
+        what=f"the end of execution {execution_id}",
+    )
 
 
 async def scrape(http: httpx.AsyncClient, url: str) -> dict[tuple[str, frozenset[Any]], float]:
@@ -547,9 +553,11 @@ class TestAWorkerDies:
         execution_id = started.json()["execution_id"]
         handle = stack.temporal.get_workflow_handle(execution_id)
 
-        async with asyncio.timeout(20):
-            while target.calls[key] < 1:  # the first attempt is inside the slow call
-                await asyncio.sleep(0.05)
+        async def calls() -> int:
+            return target.calls[key]
+
+        # the first attempt is inside the slow call
+        await eventually(calls, lambda n: n >= 1, timeout=20, interval=0.05)
         description = await handle.describe()
         pending = description.raw_description.pending_activities
         assert len(pending) == 1, pending

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.support.polling import eventually_sync
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TARGET_PLACEHOLDER = "http://target.invalid"
 API_KEY = "n8n_api_test_key_0123456789"
@@ -286,11 +288,7 @@ def running_fake_n8n() -> Iterator[FakeN8n]:
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake n8n did not start")
-        time.sleep(0.01)
+    eventually_sync(lambda: uv.started, timeout=10, interval=0.01, what="fake n8n's start")
     server.base_url = f"http://127.0.0.1:{uv.servers[0].sockets[0].getsockname()[1]}"
     try:
         yield server

@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.polling import eventually_sync
+
 OWNER = {
     "email": "owner@headrace.test",
     "firstName": "Head",
@@ -94,18 +96,17 @@ def start(install: Path, port: int, data: Path, timeout: float) -> tuple[str, st
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise SystemExit(f"n8n exited with {process.returncode}; see {log}")
-        try:
-            # /healthz answers during the migrations, before the REST routes exist
-            if httpx.get(f"{url}/rest/settings", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"n8n did not answer on {url} within {timeout:.0f}s; see {log}")
+        # /healthz answers during the migrations, before the REST routes exist
+        return httpx.get(f"{url}/rest/settings", timeout=2).status_code == 200
+
+    try:
+        eventually_sync(ready, timeout=timeout, interval=0.5, retry_on=(httpx.HTTPError,))
+    except AssertionError:
+        raise SystemExit(f"n8n did not answer on {url} within {timeout:.0f}s; see {log}") from None
 
 
 def _api_key(url: str) -> str:

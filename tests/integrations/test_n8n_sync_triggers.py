@@ -155,8 +155,10 @@ class TestTriggersOfSyncedWorkflows:
         assert new["config"]["cron"] == "45 */6 * * *"
         described = await temporal_env.client.get_schedule_handle(new["schedule_id"]).describe()
         assert fire_times(described) == ("45", "0-23/6")
-        if new["schedule_id"] != old["schedule_id"]:
-            assert not await schedule_exists(temporal_env.client, old["schedule_id"])
+        # A changed trigger is a new trigger: a new Temporal Schedule, the old one deleted.
+        assert new["id"] != old["id"]
+        assert new["schedule_id"] != old["schedule_id"]
+        assert not await schedule_exists(temporal_env.client, old["schedule_id"])
 
     async def test_a_workflow_deleted_in_n8n_has_its_schedule_paused(
         self, runner: Runner, fake_n8n: FakeN8n, temporal_env: WorkflowEnvironment

@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.polling import eventually_sync
 
 ADMIN = {"username": "admin@example.com", "password": "dev-admin-password"}
 
@@ -53,17 +54,20 @@ class DevStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def ready() -> bool:
+            if process.poll() is not None:
                 raise AssertionError((self.data_dir / "dev.log").read_text()[-3000:])
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("headrace dev did not become ready in 60 s")
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+
+        eventually_sync(
+            ready,
+            timeout=60,
+            interval=0.2,
+            retry_on=(httpx.HTTPError,),
+            what="headrace dev's readiness",
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None
@@ -87,18 +91,18 @@ class DevStack:
         """The pid of the child whose command line contains ``command`` (waiting for it: a
         killed child may be restarting)."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = subprocess.run(
-                ["pgrep", "-P", str(self.process.pid), "-f", command],
-                capture_output=True,
-                text=True,
+        parent = str(self.process.pid)
+
+        def children() -> list[str]:
+            return subprocess.run(
+                ["pgrep", "-P", parent, "-f", command], capture_output=True, text=True
             ).stdout.split()
-            if found:
-                assert len(found) == 1, f"{len(found)} children match {command!r}"
-                return int(found[0])
-            time.sleep(0.1)
-        raise AssertionError(f"no child matching {command!r} under headrace dev")
+
+        found = eventually_sync(
+            children, timeout=timeout, what=f"a child matching {command!r} under headrace dev"
+        )
+        assert len(found) == 1, f"{len(found)} children match {command!r}"
+        return int(found[0])
 
     def worker_pid(self) -> int:
         return self.child_pid("api.cli worker")
@@ -119,15 +123,14 @@ class DevStack:
     def wait_for_status(
         self, execution_id: str, headers: dict[str, str], status: str, timeout: float = 30
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            execution: dict[str, Any] = self.api(
-                "GET", f"/executions/{execution_id}", headers
-            ).json()
-            if execution["status"] == status or time.monotonic() > deadline:
-                assert execution["status"] == status, execution
-                return execution
-            time.sleep(0.3)
+        execution: dict[str, Any] = eventually_sync(
+            lambda: self.api("GET", f"/executions/{execution_id}", headers).json(),
+            lambda execution: execution["status"] == status,
+            timeout=timeout,
+            interval=0.3,
+            what=f"execution {execution_id} {status}",
+        )
+        return execution
 
     def login(self) -> dict[str, str]:
         token = httpx.post(f"{self.url}/api/v1/auth/token", data=ADMIN).json()["access_token"]

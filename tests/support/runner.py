@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
+
+from tests.support.polling import eventually
 
 
 class Runner:
@@ -49,22 +50,21 @@ class Runner:
     async def wait_until(
         self, execution_id: str, predicate: Any, timeout: float = 20
     ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            execution = await self.execution(execution_id)
-            if predicate(execution):
-                return execution
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"condition not met; last state: {execution}")
-            await asyncio.sleep(0.1)
+        return await eventually(
+            lambda: self.execution(execution_id),
+            predicate,
+            timeout=timeout,
+            what=f"the awaited state of execution {execution_id}",
+        )
 
     async def wait_for_row(self, execution_id: str, timeout: float = 30) -> None:
         """Runs started by Temporal itself get their row with their first events."""
-        async with asyncio.timeout(timeout):
-            while (
-                await self.client.get(f"/api/v1/executions/{execution_id}", headers=self.headers)
-            ).status_code == 404:
-                await asyncio.sleep(0.1)
+        await eventually(
+            lambda: self.client.get(f"/api/v1/executions/{execution_id}", headers=self.headers),
+            lambda response: response.status_code != 404,
+            timeout=timeout,
+            what=f"the row of execution {execution_id}",
+        )
 
     async def post(self, path: str, body: Any = None) -> httpx.Response:
         return await self.client.post(path, json=body, headers=self.headers)

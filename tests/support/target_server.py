@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.polling import eventually_sync
 
 
 @dataclass
@@ -101,11 +102,7 @@ def running_target_server() -> Iterator[TargetServer]:
     config.app = _app(target)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("target server did not start")
-        time.sleep(0.01)
+    eventually_sync(lambda: server.started, timeout=10, interval=0.01, what="the target server")
     port = server.servers[0].sockets[0].getsockname()[1]
     target.base_url = f"http://127.0.0.1:{port}"
     try:

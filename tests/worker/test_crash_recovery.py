@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -17,6 +18,7 @@ from api.services.workflows import check_definition
 from api.settings import Settings
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from tests.conftest import SECRET_KEY
+from tests.support.polling import eventually
 from tests.support.target_server import TargetServer
 from tests.workflows.conftest import Runner
 
@@ -41,10 +43,11 @@ def start_worker_process(settings: Settings, task_queue: str, log: Path) -> subp
     )
 
 
-async def wait_for(predicate: object, timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.05)
+async def wait_for(predicate: Callable[[], object], timeout: float = 30) -> None:
+    async def check() -> object:
+        return predicate()
+
+    await eventually(check, timeout=timeout, interval=0.05)
 
 
 async def start_on(

@@ -12,7 +12,6 @@ histories (``scheduled_*``) are recorded from real schedule fires.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
@@ -43,6 +42,7 @@ from temporal_workflows.scheduled import (
     HeadraceScheduledRun,
     ScheduledRunInput,
 )
+from tests.support.polling import eventually
 from tests.support.target_server import TargetServer
 from tests.workflows.conftest import Runner
 from worker.main import workflow_runner
@@ -350,11 +350,14 @@ async def test_record_scheduled_histories(
 
 async def _launched(client: Client, schedule_id: str, timeout: float = 10) -> str:
     """The workflow id of the schedule's first action."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def started() -> list[str]:
         described = await client.get_schedule_handle(schedule_id).describe()
-        for action in described.info.recent_actions:
-            if isinstance(action.action, ScheduleActionExecutionStartWorkflow):
-                return action.action.workflow_id
-        assert asyncio.get_running_loop().time() < deadline, "the schedule took no action"
-        await asyncio.sleep(0.1)
+        return [
+            action.action.workflow_id
+            for action in described.info.recent_actions
+            if isinstance(action.action, ScheduleActionExecutionStartWorkflow)
+        ]
+
+    launched = await eventually(started, timeout=timeout, what="the schedule's first action")
+    return launched[0]

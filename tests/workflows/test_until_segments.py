@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.services.workflows import check_definition
 from api.settings import Settings
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
+from tests.support.polling import eventually
 from tests.support.target_server import TargetServer
 from tests.workflows.conftest import Runner, steps_by_id
 
@@ -278,10 +280,8 @@ async def _reached(target: TargetServer, key: str, calls: int) -> bool:
     return target.calls[f"count:{key}"] >= calls
 
 
-async def _wait_for(check: Any, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
+async def _wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
+    await eventually(check, timeout=timeout, interval=0.05)
 
 
 async def _settled(read: Any, quiet: float = 1.5, timeout: float = 60) -> int:

@@ -23,6 +23,13 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.integrations import (
+    N8nClient,
+    N8nError,
+    N8nWorkflowNotFound,
+    decrypt_credentials,
+    encrypt_credentials,
+)
 from api.context import AppContext
 from api.encryption import Encryptor
 from api.errors import InvalidInput, PermissionDenied
@@ -32,8 +39,7 @@ from api.schemas.integrations import (
     SyncedWorkflow,
     SyncError,
 )
-from api.services.integrations import decrypt_credentials, n8n_problem
-from api.services.n8n.client import N8nClient, N8nError, N8nWorkflowNotFound
+from api.services.integrations import n8n_problem
 from api.services.n8n.sync_triggers import Registered, register_triggers
 from api.services.n8n.translate import MalformedWorkflow, Translation, delegate, translate_workflow
 from api.services.triggers import Change, TriggerDeps, follow_workflow_status, trigger_change
@@ -199,7 +205,7 @@ async def _upsert_integration(
     for integration in await repo.list(user.id):
         if integration.type == "n8n" and integration.config.get("base_url") == n8n_url:
             credentials = {**decrypt_credentials(integration, encryptor), "api_key": api_key}
-            integration.credentials_encrypted = encryptor.encrypt(json.dumps(credentials))
+            integration.credentials_encrypted = encrypt_credentials(credentials, encryptor)
             return integration
     base = "n8n-" + "-".join(filter(None, urlsplit(n8n_url).netloc.replace(":", ".").split(".")))
     name, suffix = base[:100], 2
@@ -211,7 +217,7 @@ async def _upsert_integration(
             type="n8n",
             name=name,
             config={"base_url": n8n_url, "webhook_auth": {"type": "none"}},
-            credentials_encrypted=encryptor.encrypt(json.dumps({"api_key": api_key})),
+            credentials_encrypted=encrypt_credentials({"api_key": api_key}, encryptor),
         )
     )
 
