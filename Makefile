@@ -26,7 +26,7 @@ $(DASHBOARD_STAMP): $(shell find dashboard/src -type f 2>/dev/null) dashboard/pa
 # disk that is a load, without it a compile (and some environments set
 # PYTHONDONTWRITEBYTECODE, so nothing would ever write it). compileall skips what is current.
 bytecode:
-	@$(BIN)/python -m compileall -q api activities temporal_workflows worker db
+	@$(BIN)/python -m compileall -q api activities temporal_workflows worker db core cli
 
 dev: install bytecode
 	$(BIN)/headrace dev

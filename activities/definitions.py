@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from api.services.access import can_see
+from core.access import can_see
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowRepository
 from temporal_workflows.run_types import ChildDefinition, ChildDefinitionInput

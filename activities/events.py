@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.metrics import observe_events
-from api.storage.compact import compact_event_data
+from core.events.messages import event_message
+from core.storage.compact import compact_event_data
 from db.execution_projection import apply_event
 from db.models import Execution, ExecutionLog
 from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInput
@@ -27,25 +28,6 @@ from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInpu
 logger = logging.getLogger(__name__)
 
 Publisher = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
-
-
-def event_message(log: ExecutionLog) -> dict[str, Any]:
-    """The wire form of an event, as SSE and WebSocket clients receive it."""
-    message: dict[str, Any] = {
-        "id": log.seq,
-        "type": log.type,
-        "execution_id": str(log.execution_id),
-        "ts": log.ts.isoformat(),
-    }
-    if log.step_id is not None:
-        message["step_id"] = log.step_id
-    if log.attempt is not None:
-        message["attempt"] = log.attempt
-    if log.data is not None:
-        message["data"] = log.data
-    if log.type == "log":
-        message["data"] = {"level": log.level, "message": log.message, **(log.data or {})}
-    return message
 
 
 @dataclass

@@ -40,7 +40,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.network_guard import BlockedAddressError
+from core.network_guard import BlockedAddressError
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 50 * 1024 * 1024
 # Enough of an error body to debug with, small enough for Temporal history.
@@ -88,7 +88,7 @@ class HttpActivities:
         """Keep the client and the optional progress sink.
 
         Args:
-            client: Built by ``activities.network_guard.build_http_client`` in the worker,
+            client: Built by ``core.network_guard.build_http_client`` in the worker,
                 so the SSRF guard applies; tests may pass their own.
             on_progress: Awaited with the number of body bytes read so far, every MiB and
                 once at the end.

@@ -33,10 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.integrations import N8nClient, N8nUnreachable, WorkflowIntegrations
-from activities.network_guard import BlockedAddressError
 from activities.secrets import SecretResolver, redacted_error
-from api.encryption import Encryptor
+from core.encryption import Encryptor
+from core.integrations import N8nClient, N8nUnreachable, WorkflowIntegrations
+from core.network_guard import BlockedAddressError
 from temporal_workflows.expressions import redact_secrets
 from temporal_workflows.run_types import StepOutcome
 

@@ -31,11 +31,11 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from activities.connections import ConnectionRefused, ConnectionUnavailable
 from activities.events import EventRecorder
 from activities.http import HttpActivities, HttpRequestInput
 from activities.progress import ProgressReporter, reporting
 from activities.secrets import SecretResolver, redacted_error
+from core.connections import ConnectionRefused, ConnectionUnavailable
 from temporal_workflows.expressions import redact_secrets
 from temporal_workflows.run_types import EventRecord, StepLifecycle, StepOutcome
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from api.storage import (
+from core.storage import (
     InvalidKey,
     ObjectInfo,
     ObjectNotFound,

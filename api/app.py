@@ -14,10 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api.context import AppContext
-from api.encryption import Encryptor
 from api.errors import NotFound
-from api.events import EventBus, build_event_bus
-from api.logging_config import RequestIdMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import (
     BodySizeLimitMiddleware,
@@ -47,9 +44,12 @@ from api.routers.codec import CodecCorsMiddleware, codec_origins
 from api.security import PasswordHasher
 from api.services.sweeper import sweep_forever
 from api.services.users import ensure_admin
-from api.settings import Settings
-from api.storage import build_object_store
 from api.temporal_client import TemporalGateway
+from core.encryption import Encryptor
+from core.events import EventBus, build_event_bus
+from core.logging_config import RequestIdMiddleware
+from core.settings import Settings
+from core.storage import build_object_store
 from db.session import create_engine, create_session_factory
 
 DASHBOARD_DIST = Path(__file__).resolve().parent.parent / "dashboard" / "dist"

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from api.encryption import Encryptor
-from api.events import EventBus, InProcessEventBus, StreamOptions
 from api.rate_limit import Limiter
 from api.security import PasswordHasher
-from api.settings import Settings
-from api.storage import ObjectStore
 from api.temporal_client import TemporalGateway
+from core.encryption import Encryptor
+from core.events import EventBus, InProcessEventBus, StreamOptions
+from core.settings import Settings
+from core.storage import ObjectStore
 
 
 @dataclass

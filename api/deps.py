@@ -21,8 +21,8 @@ from temporalio.client import Client
 from api.context import AppContext
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.security import decode_token, hash_api_key
-from api.services.access import key_scopes, role_scopes
 from api.services.auth import ensure_token_current
+from core.access import key_scopes, role_scopes
 from db.models import User
 from db.repositories.users import ApiKeyRepository, UserRepository
 

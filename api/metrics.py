@@ -31,6 +31,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.metrics import count_fallback
+
 HTTP_REQUESTS = Counter(
     "headrace_http_requests_total",
     "HTTP requests by route and status",
@@ -70,18 +72,6 @@ WEBHOOK_REQUESTS = Counter(
     "Webhook calls by outcome: accepted, duplicate (idempotency key seen) or a rejection",
     ["outcome"],
 )
-DEPENDENCY_UP = Gauge(
-    "headrace_dependency_up",
-    "1 while this process last reached the dependency (database, temporal, redis), else 0",
-    ["dependency"],
-    multiprocess_mode="livemin",  # down for any live process of this host reads as down
-)
-DEPENDENCY_FALLBACKS = Counter(
-    "headrace_dependency_fallbacks_total",
-    "Operations served without a dependency that was down, by dependency and operation "
-    "(redis: rate_limit, event_bus; temporal: run_start)",
-    ["dependency", "operation"],
-)
 PENDING_STARTS = Counter(
     "headrace_pending_runs_started_total",
     "Pending runs (not taken by Temporal at once) that the sweeper or a retry started later",
@@ -99,16 +89,6 @@ def observe_bus_lag(seconds: float) -> None:
 def count_webhook(outcome: str) -> None:
     """Count one webhook call; ``outcome`` is one of :data:`WEBHOOK_OUTCOMES` (else ``other``)."""
     WEBHOOK_REQUESTS.labels(outcome if outcome in WEBHOOK_OUTCOMES else "other").inc()
-
-
-def set_dependency_up(dependency: str, up: bool) -> None:
-    """Record whether ``dependency`` (database, temporal, redis) answered this process."""
-    DEPENDENCY_UP.labels(dependency).set(1 if up else 0)
-
-
-def count_fallback(dependency: str, operation: str) -> None:
-    """Count one operation served without ``dependency`` (see DEPENDENCY_FALLBACKS)."""
-    DEPENDENCY_FALLBACKS.labels(dependency, operation).inc()
 
 
 def count_deferred_start() -> None:

@@ -23,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from api.metrics import count_fallback, set_dependency_up
+from core.metrics import count_fallback, set_dependency_up
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from api.errors import UpstreamUnavailable
-from api.settings import Settings
-from api.storage.codec import build_data_converter
+from core.settings import Settings
+from core.storage.codec import build_data_converter
 
 
 def _read(path: Path | None) -> bytes | None:

@@ -36,15 +36,15 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.app import build_context
-from api.devstack import temporal_binary
 from api.schemas.users import UserCreate
 from api.schemas.workflows import WorkflowCreate
 from api.security import PasswordHasher
 from api.services.users import create_user
 from api.services.workflows import check_definition, create_workflow
-from api.settings import Settings
 from bench.native import NativeFanOut, NativeHttpChain, NativeTransformChain
 from bench.native_activities import NativeActivities
+from cli.devstack import temporal_binary
+from core.settings import Settings
 from db.migrate import upgrade_to_head
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from worker.main import build_worker, worker_resources

@@ -37,9 +37,9 @@ from rich.table import Table
 
 from activities.events import EventRecorder
 from api.app import create_app
-from api.events import EventBus, InProcessEventBus, RedisEventBus
 from api.security import create_token
-from api.settings import Settings
+from core.events import EventBus, InProcessEventBus, RedisEventBus
+from core.settings import Settings
 from db.migrate import upgrade_to_head
 from db.models import Execution, User, Workflow
 from db.session import create_engine, create_session_factory

@@ -19,10 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
-from api.devstack import temporal_binary
-from api.settings import Settings
-from api.storage import LocalObjectStore
-from api.storage.codec import claim_check_data_converter
+from cli.devstack import temporal_binary
+from core.settings import Settings
+from core.storage import LocalObjectStore
+from core.storage.codec import claim_check_data_converter
 from db.migrate import upgrade_to_head
 from tests.services import create_postgres_database, drop_postgres_database
 from tests.support.runner import Runner

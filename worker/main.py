@@ -13,21 +13,21 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.connections import ConnectionApplier, DbConnectionResolver
 from activities.definitions import DefinitionActivities
 from activities.events import EventActivities, EventRecorder, Publisher
 from activities.http import HttpActivities
 from activities.n8n import DbIntegrationResolver, N8nActivities
-from activities.network_guard import build_http_client
 from activities.progress import report_http_bytes
 from activities.secrets import SecretLookup, SecretResolver
 from activities.steps import StepActivities
 from activities.storage import StorageActivities
-from api.encryption import Encryptor
-from api.events import EventSink, build_event_bus
-from api.services.secrets import SecretVault
-from api.settings import Settings, SettingsError
-from api.storage import ObjectStore, build_object_store
+from core.connections import ConnectionApplier, DbConnectionResolver
+from core.encryption import Encryptor
+from core.events import EventSink, build_event_bus
+from core.network_guard import build_http_client
+from core.secrets import SecretVault
+from core.settings import Settings, SettingsError
+from core.storage import ObjectStore, build_object_store
 from db.session import create_engine, create_session_factory
 from temporal_workflows.interpreter import HeadraceRun
 from temporal_workflows.scheduled import HeadraceScheduledRun

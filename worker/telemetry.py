@@ -18,7 +18,7 @@ from prometheus_client import start_http_server
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 import activities.metrics  # noqa: F401  (registers the worker metrics before serving)
-from api.settings import Settings
+from core.settings import Settings
 
 TEMPORAL_METRIC_PREFIX = "headrace_temporal_"
 

@@ -2,7 +2,7 @@
 
 The Web UI (``--ui-codec-endpoint`` / ``TEMPORAL_CODEC_ENDPOINT`` pointing at
 ``<api>/api/v1/temporal-codec``) posts the payloads of the history it shows; ``/decode``
-answers with the real payloads behind claim-check references (:mod:`api.storage.codec`).
+answers with the real payloads behind claim-check references (:mod:`core.storage.codec`).
 The UI calls it from the browser, at another origin, so :class:`CodecCorsMiddleware` allows
 the configured Temporal UI origin on these routes only.
 
@@ -34,9 +34,9 @@ from api.deps import (
 )
 from api.errors import PermissionDenied, UpstreamUnavailable, invalid
 from api.schemas.codec import CodecPayloads
-from api.settings import Settings
-from api.storage import StorageError
-from api.storage.codec import ClaimCheckCodec, CodecRequestError, decode_for_ui, encode_for_ui
+from core.settings import Settings
+from core.storage import StorageError
+from core.storage.codec import ClaimCheckCodec, CodecRequestError, decode_for_ui, encode_for_ui
 from db.models import User
 
 PREFIX = "/temporal-codec"

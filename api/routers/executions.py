@@ -25,12 +25,12 @@ from api.schemas.executions import (
 from api.services import executions, redrive, run_control
 from api.services.access import (
     ensure_may_override_variables,
-    is_admin,
     operable_execution,
     visible_execution,
     visible_workflow,
 )
 from api.services.workflows import workflow_version
+from core.access import is_admin
 from db.models import User
 from db.repositories.executions import ExecutionFilter, ExecutionRepository
 

@@ -9,8 +9,9 @@ from sqlalchemy import text
 
 from api.context import AppContext
 from api.deps import ContextDep
-from api.metrics import ExecutionGauges, render_metrics, set_dependency_up
+from api.metrics import ExecutionGauges, render_metrics
 from api.services.analytics import active_execution_counts
+from core.metrics import set_dependency_up
 
 router = APIRouter(tags=["health"])
 

@@ -7,7 +7,6 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, status
 
-from activities.network_guard import build_http_client
 from api.deps import ContextDep, Reader, SessionDep, Writer
 from api.schemas.integrations import (
     IntegrationCreate,
@@ -19,6 +18,7 @@ from api.schemas.integrations import (
 )
 from api.services import integrations
 from api.services.n8n.sync import sync_n8n
+from core.network_guard import build_http_client
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 

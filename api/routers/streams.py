@@ -29,7 +29,6 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep, StreamUser, enforce_scope, get_current_user
 from api.errors import AuthenticationFailed, HeadraceError, NotFound, PermissionDenied, invalid
-from api.events import Message, SubscriberOverflow
 from api.problems import problem_response
 from api.services.access import visible_execution
 from api.services.streams import (
@@ -39,6 +38,7 @@ from api.services.streams import (
     authorize_execution,
     while_allowed,
 )
+from core.events import Message, SubscriberOverflow
 from db.models import User
 
 router = APIRouter(tags=["events"])

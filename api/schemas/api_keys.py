@@ -2,13 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from api.schemas.common import PublicModel, RequestModel
-
-Scope = Literal["read", "write", "execute", "admin"]
+from core.access import Scope
 
 
 class ApiKeyCreate(RequestModel):

@@ -60,7 +60,8 @@ from api.schemas.analytics import (
     WorkflowAnalytics,
     WorkflowStats,
 )
-from api.services.access import visibility_filter, visible_workflow
+from api.services.access import visible_workflow
+from core.access import visibility_filter
 from db.execution_stats import bucket_bounds, cell_start, duration_us
 from db.models import User
 from db.repositories.analytics import AnalyticsRepository, DurationFigures, Scope

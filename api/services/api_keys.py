@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import InvalidInput, ProblemDetail, not_found
 from api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from api.security import hash_api_key, new_api_key
-from api.services.access import SCOPES, is_admin, role_scopes
+from core.access import SCOPES, is_admin, role_scopes
 from db.models import ApiKey, User
 from db.repositories.users import ApiKeyRepository
 

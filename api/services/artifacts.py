@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import NotFound, PermissionDenied, UpstreamUnavailable, invalid
 from api.schemas.artifacts import ArtifactList, ArtifactPublic
 from api.services.access import visible_execution
-from api.settings import Settings
-from api.storage import (
+from core.settings import Settings
+from core.storage import (
     DownloadSigner,
     InvalidKey,
     ObjectInfo,
@@ -26,7 +26,7 @@ from api.storage import (
     check_key,
     execution_prefix,
 )
-from api.storage.codec import payload_prefix
+from core.storage.codec import payload_prefix
 from db.models import Execution, User, Workflow
 
 logger = logging.getLogger(__name__)

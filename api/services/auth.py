@@ -23,7 +23,7 @@ from api.errors import AuthenticationFailed, RateLimited
 from api.rate_limit import Limiter, retry_after_header
 from api.schemas.auth import TokenPair
 from api.security import PasswordHasher, TokenClaims, create_token, decode_token
-from api.settings import Settings
+from core.settings import Settings
 from db.base import utcnow
 from db.models import RefreshToken, User
 from db.repositories.users import RefreshTokenRepository, UserRepository

@@ -19,13 +19,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import InvalidInput, ProblemDetail, RateLimited, UpstreamUnavailable
-from api.logging_config import request_memo
 from api.metrics import count_deferred_start, count_pending_started
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
 from api.services.limits import run_limits
 from api.services.workflows import check_definition, workflow_version
-from api.settings import Settings
 from api.temporal_client import connect_failed
+from core.logging_config import request_memo
+from core.settings import Settings
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow, WorkflowVersion
 from db.repositories.executions import ExecutionRepository

@@ -15,24 +15,6 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.connections import (
-    ConnectionConfig,
-    ConnectionProblem,
-    ConnectionUnavailable,
-    TokenCache,
-    apply_connection,
-)
-from activities.integrations import (
-    N8nClient,
-    N8nError,
-    N8nUnauthorized,
-    N8nUnreachable,
-    decrypt_credentials,
-    encrypt_credentials,
-    owned_integration,
-)
-from activities.network_guard import BlockedAddressError
-from api.encryption import Encryptor
 from api.errors import (
     Conflict,
     HeadraceError,
@@ -54,7 +36,25 @@ from api.schemas.integrations import (
     N8nConfig,
     N8nCredentials,
 )
-from api.services.access import is_admin
+from core.access import is_admin
+from core.connections import (
+    ConnectionConfig,
+    ConnectionProblem,
+    ConnectionUnavailable,
+    TokenCache,
+    apply_connection,
+)
+from core.encryption import Encryptor
+from core.integrations import (
+    N8nClient,
+    N8nError,
+    N8nUnauthorized,
+    N8nUnreachable,
+    decrypt_credentials,
+    encrypt_credentials,
+    owned_integration,
+)
+from core.network_guard import BlockedAddressError
 from db.models import Integration, User
 from db.repositories.integrations import IntegrationRepository
 

@@ -6,7 +6,7 @@ Workflow code cannot read settings, so they travel in the run's input
 
 from __future__ import annotations
 
-from api.settings import Settings
+from core.settings import Settings
 from temporal_workflows.run_types import RunLimits
 
 

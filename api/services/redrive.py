@@ -10,7 +10,7 @@ from temporalio.client import Client
 from api.errors import Conflict, InvalidInput, ProblemDetail
 from api.services.executions import Redrive, completed_outputs, start_execution
 from api.services.workflows import check_definition, workflow_version
-from api.settings import Settings
+from core.settings import Settings
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow
 from temporal_workflows.definition import WorkflowDefinition

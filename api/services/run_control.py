@@ -19,7 +19,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict, InvalidInput, PermissionDenied, ProblemDetail, UpstreamUnavailable
-from api.services.access import can_decide, ensure_may_patch_step
+from api.services.access import ensure_may_patch_step
+from core.access import can_decide
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow
 from temporal_workflows.run_types import (

@@ -41,8 +41,8 @@ from api.context import AppContext
 from api.errors import InvalidInput, ProblemDetail, UpstreamUnavailable
 from api.schemas.triggers import ScheduleAction, ScheduleState, ScheduleTrigger
 from api.services.limits import run_limits
-from api.settings import Settings
 from api.temporal_client import TemporalGateway
+from core.settings import Settings
 from db.models import Trigger, Workflow
 from temporal_workflows.durations import parse_duration
 from temporal_workflows.scheduled import (

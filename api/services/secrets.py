@@ -16,17 +16,16 @@ Who may do what (names are global to the installation):
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.encryption import Encryptor
 from api.errors import Conflict, PermissionDenied, not_found
 from api.schemas.secrets import SecretCreate, SecretUpdate
-from api.services.access import is_admin
-from db.models import Secret, User, Workflow
+from core.access import is_admin
+from core.encryption import Encryptor
+from db.models import Secret, User
 from db.repositories.secrets import SecretRepository
 
 
@@ -99,33 +98,3 @@ async def _manageable(session: AsyncSession, user: User, name: str) -> Secret:
 
 def _taken(name: str) -> Conflict:
     return Conflict(detail=f"A secret named {name!r} exists; PUT /secrets/{name} replaces it")
-
-
-class SecretVault:
-    """The worker's read access to secret values, by name."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], encryptor: Encryptor) -> None:
-        self._sessions = sessions
-        self._encryptor = encryptor
-
-    async def values(self, workflow_id: str, names: Collection[str]) -> dict[str, str]:
-        """The decrypted values of those of ``names`` that the runs of ``workflow_id`` may use:
-        its owner's own secrets and the shared ones (every secret, for an admin's workflow)."""
-        if not names:
-            return {}
-        async with self._sessions() as session:
-            owner = await _workflow_owner(session, workflow_id)
-            if owner is None:
-                return {}
-            rows = await SecretRepository(session).by_names(
-                names, usable_by=None if is_admin(owner) else owner.id
-            )
-        return {row.name: self._encryptor.decrypt(row.value_encrypted) for row in rows}
-
-
-async def _workflow_owner(session: AsyncSession, workflow_id: str) -> User | None:
-    try:
-        workflow = await session.get(Workflow, uuid.UUID(workflow_id))
-    except ValueError:
-        return None
-    return await session.get(User, workflow.owner_id) if workflow is not None else None

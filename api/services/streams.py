@@ -26,9 +26,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.events import event_message
-from api.events import ALL, EventBus, Message, StreamOptions
-from api.services.access import can_see, is_admin, visible_execution
+from api.services.access import visible_execution
+from core.access import can_see, is_admin
+from core.events import ALL, EventBus, Message, StreamOptions
+from core.events.messages import event_message
 from db.execution_projection import TERMINAL
 from db.models import Execution, User, Workflow
 from db.repositories.executions import ExecutionRepository

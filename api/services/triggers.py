@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.service import RPCError
 
 from api.context import AppContext
-from api.encryption import Encryptor
 from api.errors import (
     Conflict,
     InvalidInput,
@@ -56,10 +55,12 @@ from api.schemas.webhooks import (
     WebhookPublic,
     WebhookUpdate,
 )
-from api.services.access import editable_workflow, is_admin, visible_workflow
+from api.services.access import editable_workflow, visible_workflow
 from api.services.schedules import Schedules, check_spec, schedule_id_for, schedule_state
 from api.services.webhook_auth import DEFAULT_TOKEN_HEADER
-from api.settings import Settings
+from core.access import is_admin
+from core.encryption import Encryptor
+from core.settings import Settings
 from db.models import Trigger, User, Webhook, Workflow
 from db.repositories.triggers import TriggerRepository, WebhookRepository
 from temporal_workflows.durations import parse_duration

@@ -40,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.encryption import DecryptionError, Encryptor
 from api.errors import (
     AuthenticationFailed,
     Conflict,
@@ -61,7 +60,8 @@ from api.services.executions import (
     wait_for_result,
 )
 from api.services.webhook_auth import AuthScheme, verify, visible_headers
-from api.settings import Settings
+from core.encryption import DecryptionError, Encryptor
+from core.settings import Settings
 from db.models import Execution, Trigger, User, Webhook, WebhookSignature, Workflow
 from db.repositories.triggers import WebhookRepository, execution_by_id
 from temporal_workflows.durations import parse_duration

@@ -14,7 +14,7 @@ from api.errors import InvalidInput, PermissionDenied, ProblemDetail, not_found
 from api.problems import json_pointer
 from api.schemas.triggers import triggers_adapter
 from api.schemas.workflows import WorkflowCreate, WorkflowPatch
-from api.services.access import can_see, editable_workflow, visibility_filter
+from api.services.access import editable_workflow
 from api.services.artifacts import delete_workflow_artifacts
 from api.services.triggers import (
     TriggerDeps,
@@ -23,7 +23,8 @@ from api.services.triggers import (
     replace_workflow_triggers,
     trigger_change,
 )
-from api.settings import Settings
+from core.access import can_see, visibility_filter
+from core.settings import Settings
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowFilter, WorkflowRepository
 from temporal_workflows.definition import CompensateSpec, StepDefinition, WorkflowDefinition

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.testing import ActivityEnvironment
 
 from activities.http import HttpActivities
-from activities.network_guard import build_http_client
+from core.network_guard import build_http_client
 from tests.support.polling import eventually_sync
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.http import HttpActivities, HttpRequestInput
-from activities.network_guard import GuardedBackend, build_guarded_client
+from core.network_guard import GuardedBackend, build_guarded_client
 from tests.activities.conftest import (
     BASIC_PASSWORD,
     BASIC_USER,

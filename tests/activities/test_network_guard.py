@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.http import HttpActivities, HttpRequestInput
-from activities.network_guard import (
+from core.network_guard import (
     BlockedAddressError,
     GuardedBackend,
     IPAddress,

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
-from api.storage import ObjectStore, execution_prefix
-from api.storage.codec import payload_prefix
+from core.storage import ObjectStore, execution_prefix
+from core.storage.codec import payload_prefix
 from tests.conftest import UserFactory
 from tests.support.runner import Runner
 

@@ -15,7 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.storage.codec import CLAIM_CHECK_ENCODING
+from core.storage.codec import CLAIM_CHECK_ENCODING
 from tests.conftest import UserFactory, make_settings
 from tests.support.runner import Runner
 

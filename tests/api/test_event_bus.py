@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from api.events import (
+from core.events import (
     ALL,
     BusUnavailable,
     EventBus,

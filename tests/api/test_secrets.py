@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from api.encryption import Encryptor
+from core.encryption import Encryptor
 from db.models import Secret
 from tests.conftest import SECRET_KEY, UserFactory
 from tests.security.leaks import kept_records

@@ -28,9 +28,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from activities.events import EventRecorder
 from api.app import create_app
-from api.events import EventBus, InProcessEventBus, RedisEventBus, StreamOptions
 from api.services.streams import ExecutionStream
-from api.settings import Settings
+from core.events import EventBus, InProcessEventBus, RedisEventBus, StreamOptions
+from core.settings import Settings
 from db.models import Execution, User, Workflow
 from db.session import create_engine, create_session_factory
 from temporal_workflows.run_types import EventRecord

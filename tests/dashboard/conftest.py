@@ -66,7 +66,7 @@ def _headrace_command() -> list[str]:
     return [
         sys.executable,
         "-c",
-        "import sys; from api.cli import main; sys.argv = ['headrace', 'dev']; main()",
+        "import sys; from cli.main import main; sys.argv = ['headrace', 'dev']; main()",
     ]
 
 

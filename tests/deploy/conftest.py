@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import SECRET_KEY
 from worker.telemetry import build_runtime
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from api.settings import Settings
+from core.settings import Settings
 from tests.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,7 +155,7 @@ class TestEnvExample:
         text = (ROOT / ".env.example").read_text()
         documented = set(re.findall(r"^#? ?(HEADRACE_[A-Z0-9_]+)=", text, re.MULTILINE))
         settings = {f"HEADRACE_{name.upper()}" for name in Settings.model_fields}
-        # A new field in api/settings.py needs its line (with the description) in .env.example.
+        # A new field in core/settings.py needs its line (with the description) in .env.example.
         assert settings - documented == set()
         assert documented - settings == set()
 

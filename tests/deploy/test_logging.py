@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.logging_config import configure_logging, log_context, request_id_var
-from api.settings import Settings
+from core.logging_config import configure_logging, log_context, request_id_var
+from core.settings import Settings
 from tests.conftest import SECRET_KEY
 
 

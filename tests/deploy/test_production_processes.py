@@ -49,7 +49,7 @@ from tests.services import create_postgres_database, drop_postgres_database, red
 from tests.support.polling import eventually
 from tests.support.target_server import TargetServer
 
-REDIS_PREFIX = "headrace:events:"  # api.events.redis_bus.RedisEventBus's default
+REDIS_PREFIX = "headrace:events:"  # core.events.redis_bus.RedisEventBus's default
 TERMINAL = {"execution.completed", "execution.failed", "execution.cancelled"}
 README_DEFINITION = {
     "steps": [

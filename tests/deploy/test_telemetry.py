@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 
 from activities.metrics import observe_events
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import SECRET_KEY
 from tests.deploy.conftest import free_port
 from worker.telemetry import build_runtime, serve_worker_metrics

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from activities.connections import (
+from core.connections import (
     ConnectionConfig,
     ConnectionRefused,
     ConnectionUnavailable,

@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
-from api.settings import Settings
+from core.settings import Settings
 from db.models import ApiKey
 from tests.api.test_streams import serving
 from tests.conftest import PASSWORD, UserFactory, login, make_settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import UserFactory
 from tests.support.runner import Runner, steps_by_id
 from tests.support.target_server import TargetServer

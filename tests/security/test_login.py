@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from api import security
 from api.app import create_app
 from api.rate_limit import MemoryLimiter, build_limiter
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import PASSWORD
 from tests.deploy.production import free_port
 from tests.services import redis_or_skip

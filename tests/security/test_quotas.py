@@ -1,6 +1,6 @@
 """Caps and quotas: a definition or a caller cannot make the server do unbounded work.
 
-Each limit is a setting (api/settings.py); going over it is a 4xx with a pointer when the
+Each limit is a setting (core/settings.py); going over it is a 4xx with a pointer when the
 workflow is saved or a run started, or a step that fails with a named error when it runs.
 """
 
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import PASSWORD, login
 from tests.support.runner import Runner, steps_by_id
 

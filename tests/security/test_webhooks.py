@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.services import webhooks
 from api.services.webhook_auth import headrace_signature
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import UserFactory
 
 ECHO = {

@@ -26,9 +26,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.settings import Settings
-from api.storage import ObjectStore, build_object_store
-from api.storage.codec import build_data_converter
+from core.settings import Settings
+from core.storage import ObjectStore, build_object_store
+from core.storage.codec import build_data_converter
 from tests.conftest import PASSWORD, make_settings
 from tests.services import unavailable
 from worker.main import build_worker, worker_resources

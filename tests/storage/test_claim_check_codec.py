@@ -8,8 +8,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 
-from api.storage import ObjectStore
-from api.storage.codec import (
+from core.storage import ObjectStore
+from core.storage.codec import (
     CLAIM_CHECK_ENCODING,
     ClaimCheckCodec,
     ClaimCheckError,

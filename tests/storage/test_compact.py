@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from api.storage.compact import TRUNCATED_MARKER, compact_event_data, compact_for_storage
+from core.storage.compact import TRUNCATED_MARKER, compact_event_data, compact_for_storage
 
 
 class TestCompactForStorage:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.storage.codec import payload_prefix
+from core.storage.codec import payload_prefix
 from tests.storage.conftest import Stack
 
 HISTORY_BUDGET = 100 * 1024

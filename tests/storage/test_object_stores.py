@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from api.storage import InvalidKey, LocalObjectStore, ObjectNotFound, ObjectStore, S3ObjectStore
-from api.storage.signing import DownloadSigner
+from core.storage import InvalidKey, LocalObjectStore, ObjectNotFound, ObjectStore, S3ObjectStore
+from core.storage.signing import DownloadSigner
 
 
 class TestPutGetDelete:

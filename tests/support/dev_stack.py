@@ -105,7 +105,7 @@ class DevStack:
         return int(found[0])
 
     def worker_pid(self) -> int:
-        return self.child_pid("api.cli worker")
+        return self.child_pid("cli.main worker")
 
     def temporal_pid(self) -> int:
         return self.child_pid("temporal server start-dev")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from api.devstack import dev_server_command, wait_for_temporal
+from cli.devstack import dev_server_command, wait_for_temporal
 from tests.deploy.production import free_port
 
 

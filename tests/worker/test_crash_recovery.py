@@ -15,7 +15,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.workflows import check_definition
-from api.settings import Settings
+from core.settings import Settings
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from tests.conftest import SECRET_KEY
 from tests.support.polling import eventually

@@ -34,7 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from api.services.workflows import check_definition
-from api.settings import Settings
+from core.settings import Settings
 from temporal_workflows.interpreter import HeadraceRun
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from temporal_workflows.scheduled import (

@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.workflows import check_definition
-from api.settings import Settings
+from core.settings import Settings
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from tests.support.polling import eventually
 from tests.support.target_server import TargetServer

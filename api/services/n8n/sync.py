@@ -23,15 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.integrations import (
-    N8nClient,
-    N8nError,
-    N8nWorkflowNotFound,
-    decrypt_credentials,
-    encrypt_credentials,
-)
 from api.context import AppContext
-from api.encryption import Encryptor
 from api.errors import InvalidInput, PermissionDenied
 from api.schemas.integrations import (
     N8nSyncRequest,
@@ -44,6 +36,14 @@ from api.services.n8n.sync_triggers import Registered, register_triggers
 from api.services.n8n.translate import MalformedWorkflow, Translation, delegate, translate_workflow
 from api.services.triggers import Change, TriggerDeps, follow_workflow_status, trigger_change
 from api.services.workflows import check_definition, check_triggers
+from core.encryption import Encryptor
+from core.integrations import (
+    N8nClient,
+    N8nError,
+    N8nWorkflowNotFound,
+    decrypt_credentials,
+    encrypt_credentials,
+)
 from db.models import Integration, User, Workflow, WorkflowVersion
 from db.repositories.integrations import N8N_SOURCE_KIND, IntegrationRepository
 from db.repositories.workflows import WorkflowRepository

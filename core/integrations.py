@@ -38,8 +38,8 @@ from typing import Any, Final
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.network_guard import BlockedAddressError
-from api.encryption import Encryptor
+from core.encryption import Encryptor
+from core.network_guard import BlockedAddressError
 from db.models import Integration, Workflow
 from db.repositories.integrations import IntegrationRepository
 

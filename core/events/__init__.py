@@ -8,7 +8,7 @@ about new events quickly; see :mod:`api.services.streams`.
 
 from __future__ import annotations
 
-from api.events.base import (
+from core.events.base import (
     ALL,
     EventBus,
     EventSink,
@@ -18,8 +18,8 @@ from api.events.base import (
     SubscriberOverflow,
     Subscription,
 )
-from api.events.redis_bus import BusUnavailable, RedisEventBus
-from api.settings import Settings
+from core.events.redis_bus import BusUnavailable, RedisEventBus
+from core.settings import Settings
 
 __all__ = [
     "ALL",

@@ -20,7 +20,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 
-from api.storage.base import (
+from core.storage.base import (
     ObjectInfo,
     ObjectNotFound,
     ObjectRef,
@@ -51,7 +51,7 @@ def minio_client(
 
 
 class S3ObjectStore:
-    """An :class:`~api.storage.base.ObjectStore` in one S3 bucket."""
+    """An :class:`~core.storage.base.ObjectStore` in one S3 bucket."""
 
     def __init__(self, client: Minio, bucket: str) -> None:
         """Use ``bucket`` through ``client``; the bucket is made on first use if missing."""

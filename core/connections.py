@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.integrations import WorkflowIntegrations
-from activities.network_guard import BlockedAddressError
-from api.encryption import Encryptor
+from core.encryption import Encryptor
+from core.integrations import WorkflowIntegrations
+from core.network_guard import BlockedAddressError
 
 # A token this close to its expiry is renewed before use, so it cannot lapse in flight.
 REFRESH_MARGIN_SECONDS: Final = 30.0

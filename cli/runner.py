@@ -14,13 +14,13 @@ from temporalio.runtime import Runtime
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from api.app import create_app
-from api.devstack import temporal_dev_server
-from api.events import EventBus, EventSink, InProcessEventBus, build_event_bus
-from api.logging_config import configure_logging
-from api.settings import Settings
 from api.temporal_client import connect_temporal
+from cli.devstack import temporal_dev_server
+from cli.worker_process import worker_process
+from core.events import EventBus, EventSink, InProcessEventBus, build_event_bus
+from core.logging_config import configure_logging
+from core.settings import Settings
 from db.migrate import upgrade_to_head
-from worker.child_process import worker_process
 from worker.main import build_worker, worker_resources
 from worker.telemetry import build_runtime, serve_worker_metrics
 

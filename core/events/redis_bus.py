@@ -26,8 +26,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from api.events.base import ALL, DEFAULT_QUEUE_LIMIT, Fanout, Message, Subscription
-from api.metrics import count_fallback, set_dependency_up
+from core.events.base import ALL, DEFAULT_QUEUE_LIMIT, Fanout, Message, Subscription
+from core.metrics import count_fallback, set_dependency_up
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class BusUnavailable(Exception):
 
 
 class RedisEventBus:
-    """Redis Streams backend of :class:`api.events.base.EventBus`."""
+    """Redis Streams backend of :class:`core.events.base.EventBus`."""
 
     name = "redis"
 

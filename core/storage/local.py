@@ -15,7 +15,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from api.storage.base import (
+from core.storage.base import (
     ObjectInfo,
     ObjectNotFound,
     ObjectRef,
@@ -23,7 +23,7 @@ from api.storage.base import (
     check_key,
     check_prefix,
 )
-from api.storage.signing import DownloadSigner
+from core.storage.signing import DownloadSigner
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # The class defines a `list` method, which would shadow the builtin in its annotations.
@@ -31,7 +31,7 @@ ObjectInfos = list[ObjectInfo]
 
 
 class LocalObjectStore:
-    """An :class:`~api.storage.base.ObjectStore` on the local file system."""
+    """An :class:`~core.storage.base.ObjectStore` on the local file system."""
 
     def __init__(self, root: Path, signer: DownloadSigner | None = None) -> None:
         """Use ``root`` (created on first write); ``signer`` makes download links."""

@@ -6,8 +6,8 @@ and write the same objects.
 
 from __future__ import annotations
 
-from api.settings import Settings
-from api.storage.base import (
+from core.settings import Settings
+from core.storage.base import (
     InvalidKey,
     ObjectInfo,
     ObjectNotFound,
@@ -18,9 +18,9 @@ from api.storage.base import (
     check_prefix,
     execution_prefix,
 )
-from api.storage.local import LocalObjectStore
-from api.storage.s3 import S3ObjectStore, minio_client
-from api.storage.signing import DownloadSigner
+from core.storage.local import LocalObjectStore
+from core.storage.s3 import S3ObjectStore, minio_client
+from core.storage.signing import DownloadSigner
 
 __all__ = [
     "DownloadSigner",

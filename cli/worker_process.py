@@ -27,9 +27,9 @@ import threading
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 
-from api.devstack import RESTART_DELAY, stop_with_parent, terminate_child
-from api.events import EventBus, Message
-from api.settings import Settings
+from cli.devstack import RESTART_DELAY, stop_with_parent, terminate_child
+from core.events import EventBus, Message
+from core.settings import Settings
 
 logger = logging.getLogger("headrace.worker")
 
@@ -112,7 +112,7 @@ class WorkerProcess:
                 await asyncio.sleep(RESTART_DELAY)
 
     async def _start(self) -> tuple[asyncio.subprocess.Process, threading.Thread | None]:
-        command = [sys.executable, "-m", "api.cli", "worker"]
+        command = [sys.executable, "-m", "cli.main", "worker"]
         if self._bus is None:
             self._process = await asyncio.create_subprocess_exec(*command, preexec_fn=_child_setup)
             self.starts += 1

@@ -1,7 +1,7 @@
 """Keeping large values out of the database: a preview stands in for them.
 
 Step outputs over ``HEADRACE_INLINE_LIMIT`` travel through Temporal as claim-check
-references (:mod:`api.storage.codec`), but the event log (``execution_logs.data``) and the
+references (:mod:`core.storage.codec`), but the event log (``execution_logs.data``) and the
 execution row (``executions.steps``, ``output_data``) store JSON. Writing a 50 MB output
 there three times would bloat the database and every API read of the execution, so the
 recorder stores :func:`compact_for_storage` of such values instead.

@@ -26,7 +26,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.settings import Settings
+from core.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REDACTED = "[redacted]"

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from api.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 app = typer.Typer(
     help="Headrace: durable, JSON-defined workflows on Temporal.", no_args_is_help=True
@@ -37,7 +37,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _dev_settings() -> Settings:
-    from api.devstack import ensure_secret_key
+    from cli.devstack import ensure_secret_key
 
     data_dir = Path(os.environ.get("HEADRACE_DATA_DIR", ".headrace"))
     os.environ.setdefault("HEADRACE_SECRET_KEY", ensure_secret_key(data_dir))
@@ -48,13 +48,13 @@ def _dev_settings() -> Settings:
 @app.command()
 def dev() -> None:
     """Everything in one process group: Temporal dev server, API, worker and dashboard."""
-    from api.devstack import fresh_metrics_dir
+    from cli.devstack import fresh_metrics_dir
 
     settings = _dev_settings()
     # API and worker are two processes in dev: /metrics merges both. Set before anything
     # imports prometheus_client, which reads it once.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(fresh_metrics_dir(settings.data_dir)))
-    from api.runner import run_dev
+    from cli.runner import run_dev
 
     asyncio.run(run_dev(settings))
 
@@ -62,7 +62,7 @@ def dev() -> None:
 @app.command()
 def api() -> None:
     """The API process (production): settings from the environment."""
-    from api.runner import run_api
+    from cli.runner import run_api
 
     asyncio.run(run_api(_settings()))
 
@@ -74,8 +74,8 @@ def worker(
     ] = None,
 ) -> None:
     """A worker process (production): runs workflows and steps from the task queue."""
-    from api.runner import run_worker
-    from worker.child_process import publisher_from_fd
+    from cli.runner import run_worker
+    from cli.worker_process import publisher_from_fd
 
     bus = publisher_from_fd(events_fd) if events_fd is not None else None
     asyncio.run(run_worker(_settings(), bus=bus))

@@ -32,9 +32,9 @@ from temporalio.converter import (
     WithSerializationContext,
 )
 
-from api.settings import Settings
-from api.storage import ObjectNotFound, ObjectStore, StorageError, build_object_store
-from api.storage.base import InvalidKey, check_key
+from core.settings import Settings
+from core.storage import ObjectNotFound, ObjectStore, StorageError, build_object_store
+from core.storage.base import InvalidKey, check_key
 
 CLAIM_CHECK_ENCODING = b"binary/headrace-claim-check"
 PAYLOAD_PREFIX = "payloads/"
