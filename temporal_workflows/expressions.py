@@ -6,11 +6,11 @@ Rules (docs/expressions.md has the user's version):
   expression's value with its JSON type; any other string with ``{{ }}`` is text, each
   expression rendered (None → ``""``, booleans → ``true``/``false``, lists/dicts → JSON);
   dicts and lists are evaluated value by value (keys are literal); other values pass through;
-* a missing name, key or index is a :class:`~temporal_workflows.sandbox.MissingValue`:
+* a missing name, key or index is a :class:`~temporal_workflows.expression_sandbox.MissingValue`:
   ``a.b.c | default(1)`` and ``a.b is defined`` work, but a result that is missing, or an
   operation on a missing value, raises :class:`ExpressionError` naming the missing path;
-* evaluation is deterministic and bounded (see :mod:`temporal_workflows.sandbox`): one call
-  of :func:`evaluate` (or ``evaluate_expression``/``evaluate_condition``) has one budget of
+* evaluation is deterministic and bounded (see :mod:`temporal_workflows.expression_sandbox`):
+  one call of :func:`evaluate` (or ``evaluate_expression``/``evaluate_condition``) has one budget of
   work, and going over it, or over any single operation's bound, raises
   :class:`ExpressionLimitExceeded`;
 * ``secrets.<name>`` gives a marker string unless real secrets are in the context (see
@@ -30,7 +30,7 @@ from jinja2 import Undefined
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 
-from temporal_workflows.sandbox import (
+from temporal_workflows.expression_sandbox import (
     ENVIRONMENT,
     MAX_WORK,
     ExpressionLimitError,

@@ -16,7 +16,7 @@ from jinja2 import nodes
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 
-from temporal_workflows.sandbox import ENVIRONMENT
+from temporal_workflows.expression_sandbox import ENVIRONMENT
 from temporal_workflows.templates import (
     TemplateSyntaxProblem,
     expression_source,

@@ -51,7 +51,7 @@ PASSTHROUGH_MODULES = (
     "temporal_workflows.expressions",
     "temporal_workflows.retry",
     "temporal_workflows.run_types",
-    "temporal_workflows.sandbox",
+    "temporal_workflows.expression_sandbox",
     "temporal_workflows.secret_markers",
     "temporal_workflows.step_types",
     "temporal_workflows.template_analysis",

@@ -17,7 +17,7 @@ from api.errors import (
 )
 from api.metrics import count_webhook
 from api.schemas.webhooks import HookAccepted
-from api.services import webhooks
+from api.services import webhook_intake
 
 router = APIRouter(tags=["webhooks"])
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -41,13 +41,13 @@ async def receive(
     wait: Annotated[bool, Query(description="Answer with the result, like a sync execute")] = False,
 ) -> HookAccepted:
     """Start the webhook's workflow with ``{body, query, headers, method, event_type}``."""
-    deps = webhooks.HookDeps(
+    deps = webhook_intake.HookDeps(
         client=client,
         settings=ctx.settings,
         encryptor=ctx.encryptor,
         limiter=ctx.limiter,
     )
-    call = webhooks.IncomingCall(
+    call = webhook_intake.IncomingCall(
         url_path=url_path,
         method=request.method,
         headers=request.headers,
@@ -56,7 +56,7 @@ async def receive(
         wait=wait,
     )
     try:
-        answer = await webhooks.receive(session, deps, call)
+        answer = await webhook_intake.receive(session, deps, call)
     except HeadraceError as exc:
         count_webhook(next((o for t, o in _REJECTIONS.items() if isinstance(exc, t)), "error"))
         raise

@@ -11,7 +11,7 @@ from api.deps import Reader, SessionDep, Writer
 from api.routers.triggers import TriggerDepsDep
 from api.schemas.common import Page
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookPublic, WebhookUpdate
-from api.services import triggers
+from api.services import webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -21,7 +21,7 @@ async def create_webhook(
     data: WebhookCreate, user: Writer, session: SessionDep, deps: TriggerDepsDep
 ) -> WebhookPublic:
     """A webhook that starts the workflow; a generated secret is in this answer only."""
-    return await triggers.create_webhook(session, deps, user, data)
+    return await webhooks.create_webhook(session, deps, user, data)
 
 
 @router.get("", response_model=Page[WebhookPublic])
@@ -33,7 +33,7 @@ async def list_webhooks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[WebhookPublic]:
-    data, total = await triggers.list_webhooks(
+    data, total = await webhooks.list_webhooks(
         session, deps, user, workflow_id=workflow_id, limit=limit, offset=offset
     )
     return Page.of(data, count=total, limit=limit, offset=offset)
@@ -43,7 +43,7 @@ async def list_webhooks(
 async def get_webhook(
     webhook_id: uuid.UUID, user: Reader, session: SessionDep, deps: TriggerDepsDep
 ) -> WebhookPublic:
-    return await triggers.get_webhook(session, deps, user, webhook_id)
+    return await webhooks.get_webhook(session, deps, user, webhook_id)
 
 
 @router.patch("/{webhook_id}", response_model=WebhookPublic)
@@ -54,14 +54,14 @@ async def update_webhook(
     session: SessionDep,
     deps: TriggerDepsDep,
 ) -> WebhookPublic:
-    return await triggers.update_webhook(session, deps, user, webhook_id, data)
+    return await webhooks.update_webhook(session, deps, user, webhook_id, data)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook(
     webhook_id: uuid.UUID, user: Writer, session: SessionDep, deps: TriggerDepsDep
 ) -> None:
-    await triggers.delete_webhook(session, deps, user, webhook_id)
+    await webhooks.delete_webhook(session, deps, user, webhook_id)
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookPublic)
@@ -73,4 +73,4 @@ async def rotate_secret(
     deps: TriggerDepsDep,
 ) -> WebhookPublic:
     """A new secret (shown once if generated); the old one works for ``grace_period``."""
-    return await triggers.rotate_webhook_secret(session, deps, user, webhook_id, rotation)
+    return await webhooks.rotate_webhook_secret(session, deps, user, webhook_id, rotation)

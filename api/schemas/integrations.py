@@ -33,7 +33,7 @@ def _check_base_url(value: str) -> str:
 BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
 
 
-class WebhookAuth(RequestModel):
+class N8nWebhookAuth(RequestModel):
     """How n8n's Webhook node authenticates callers (its ``authentication`` setting)."""
 
     type: Literal["none", "header", "basic"] = "none"
@@ -42,7 +42,7 @@ class WebhookAuth(RequestModel):
 
 class N8nConfig(RequestModel):
     base_url: BaseUrl = Field(description="The n8n instance, e.g. https://n8n.example.com")
-    webhook_auth: WebhookAuth = Field(default_factory=WebhookAuth)
+    webhook_auth: N8nWebhookAuth = Field(default_factory=N8nWebhookAuth)
 
 
 class N8nCredentials(RequestModel):

@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 from api.context import AppContext
 from api.errors import UpstreamUnavailable
 from api.services.executions import sweep_pending
-from api.services.webhooks import forget_expired_signatures
+from api.services.webhook_intake import forget_expired_signatures
 from core.metrics import set_dependency_up
 
 logger = logging.getLogger(__name__)

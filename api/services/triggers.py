@@ -14,28 +14,23 @@ Temporal keeps no schedule the database does not know of, and loses none it does
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.service import RPCError
 
 from api.context import AppContext
 from api.errors import (
-    Conflict,
     InvalidInput,
     NotFound,
     ProblemDetail,
     UpstreamUnavailable,
-    invalid,
     not_found,
 )
 from api.problems import json_pointer
@@ -45,25 +40,15 @@ from api.schemas.triggers import (
     TriggerPatch,
     TriggerPublic,
     TriggerSpec,
-    WebhookAuth,
     WebhookTrigger,
-)
-from api.schemas.webhooks import (
-    SecretRotation,
-    WebhookAuthPublic,
-    WebhookCreate,
-    WebhookPublic,
-    WebhookUpdate,
 )
 from api.services.access import editable_workflow, visible_workflow
 from api.services.schedules import Schedules, check_spec, schedule_id_for, schedule_state
-from api.services.webhook_auth import DEFAULT_TOKEN_HEADER
-from core.access import is_admin
+from api.services.webhook_rows import WebhookRows, webhook_url
 from core.encryption import Encryptor
 from core.settings import Settings
 from db.models import Trigger, User, Webhook, Workflow
 from db.repositories.triggers import TriggerRepository, WebhookRepository
-from temporal_workflows.durations import parse_duration
 from temporal_workflows.validation import validate_definition, validate_input
 
 log = logging.getLogger(__name__)
@@ -149,142 +134,6 @@ def stored_config(spec: TriggerSpec) -> dict[str, Any]:
     if isinstance(config.get("authentication"), dict):
         config["authentication"].pop("secret", None)
     return config
-
-
-# --- webhook rows ---------------------------------------------------------------------
-
-
-def webhook_url(settings: Settings, url_path: str) -> str:
-    return f"{settings.base_url}/hooks/{url_path}"
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
-
-
-def _auth_config(auth: WebhookAuth, previous: Mapping[str, Any]) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if auth.type == "header":
-        config["header"] = auth.header or DEFAULT_TOKEN_HEADER
-    if auth.type == "hmac":
-        config.update(
-            preset=auth.preset, tolerance=auth.tolerance, require_timestamp=auth.require_timestamp
-        )
-    if auth.type != "none" and "previous_secret_encrypted" in previous:
-        config["previous_secret_encrypted"] = previous["previous_secret_encrypted"]
-        config["previous_expires_at"] = previous["previous_expires_at"]
-    return config
-
-
-class WebhookRows:
-    """Creating and changing webhook rows; secrets are stored encrypted, shown once."""
-
-    def __init__(self, session: AsyncSession, encryptor: Encryptor) -> None:
-        self.session = session
-        self.encryptor = encryptor
-        self.repo = WebhookRepository(session)
-
-    async def create(
-        self, workflow: Workflow, trigger: Trigger, spec: WebhookTrigger, pointer: str
-    ) -> tuple[Webhook, str | None]:
-        """The webhook row of a new trigger, and its secret if it was generated."""
-        url_path = spec.url_path or secrets.token_hex(12)
-        await self._check_path(url_path, None, pointer)
-        auth = spec.authentication
-        secret = None if auth.type == "none" else (auth.secret or new_secret())
-        webhook = Webhook(
-            workflow_id=workflow.id,
-            trigger_id=trigger.id,
-            url_path=url_path,
-            method=spec.method,
-            event_type=spec.event_type,
-            auth_type=auth.type,
-            auth_config=_auth_config(auth, {}),
-            secret_encrypted=self.encryptor.encrypt(secret) if secret else None,
-            is_active=spec.is_active,
-        )
-        try:
-            await self.repo.add(webhook)
-        except IntegrityError as exc:  # a concurrent request took the path first
-            raise _path_taken(url_path) from exc
-        return webhook, secret if auth.secret is None else None
-
-    async def update(self, webhook: Webhook, spec: WebhookTrigger, pointer: str) -> str | None:
-        """Apply a changed spec; returns a secret only if one had to be generated."""
-        if spec.url_path and spec.url_path != webhook.url_path:
-            await self._check_path(spec.url_path, webhook.id, pointer)
-            webhook.url_path = spec.url_path
-        webhook.method, webhook.event_type = spec.method, spec.event_type
-        webhook.is_active = spec.is_active
-        auth = spec.authentication
-        generated = None
-        if auth.type == "none":
-            webhook.secret_encrypted = None
-        elif auth.secret is not None:
-            webhook.secret_encrypted = self.encryptor.encrypt(auth.secret)
-        elif webhook.secret_encrypted is None:
-            generated = new_secret()
-            webhook.secret_encrypted = self.encryptor.encrypt(generated)
-        webhook.auth_type = auth.type
-        webhook.auth_config = _auth_config(auth, webhook.auth_config or {})
-        return generated
-
-    async def rotate(self, webhook: Webhook, rotation: SecretRotation) -> str | None:
-        """A new secret; the old one stays valid for the grace period. Returns it if generated."""
-        if webhook.auth_type == "none" or webhook.secret_encrypted is None:
-            raise Conflict(detail="This webhook has no secret to rotate (authentication none)")
-        try:
-            grace = parse_duration(rotation.grace_period)
-        except ValueError as exc:
-            raise invalid("/grace_period", str(exc), "invalid_duration") from exc
-        config = {
-            k: v for k, v in (webhook.auth_config or {}).items() if not k.startswith("previous_")
-        }
-        if grace > timedelta(0):
-            config["previous_secret_encrypted"] = webhook.secret_encrypted
-            config["previous_expires_at"] = (datetime.now(UTC) + grace).isoformat()
-        secret = rotation.secret or new_secret()
-        webhook.secret_encrypted = self.encryptor.encrypt(secret)
-        webhook.auth_config = config
-        return None if rotation.secret else secret
-
-    async def _check_path(self, url_path: str, except_id: uuid.UUID | None, pointer: str) -> None:
-        if await self.repo.path_taken(url_path, except_id=except_id):
-            raise _path_taken(url_path)
-
-
-def _path_taken(url_path: str) -> Conflict:
-    return Conflict(detail=f"The webhook path {url_path!r} is already in use")
-
-
-def webhook_public(
-    settings: Settings, webhook: Webhook, trigger: Trigger | None, secret: str | None = None
-) -> WebhookPublic:
-    config = webhook.auth_config or {}
-    expires = config.get("previous_expires_at")
-    auth = WebhookAuthPublic(
-        type=webhook.auth_type,
-        header=config.get("header"),
-        preset=config.get("preset"),
-        tolerance=config.get("tolerance"),
-        require_timestamp=config.get("require_timestamp"),
-        previous_secret_expires_at=datetime.fromisoformat(expires) if expires else None,
-    )
-    return WebhookPublic(
-        id=webhook.id,
-        workflow_id=webhook.workflow_id,
-        trigger_id=webhook.trigger_id,
-        url_path=webhook.url_path,
-        url=webhook_url(settings, webhook.url_path),
-        method=webhook.method,
-        event_type=webhook.event_type,
-        authentication=auth,
-        rate_limit=(trigger.config.get("rate_limit") if trigger else None) or {},
-        is_active=webhook.is_active,
-        created_at=webhook.created_at,
-        updated_at=webhook.updated_at,
-        secret=secret,
-    )
 
 
 # --- a workflow's whole list ----------------------------------------------------------
@@ -574,103 +423,6 @@ async def _public(deps: TriggerDeps, trigger: Trigger, webhook: Webhook | None) 
         public.webhook_id = webhook.id
         public.url = webhook_url(deps.settings, webhook.url_path)
     return public
-
-
-# --- /api/v1/webhooks: webhook triggers seen as webhooks ---------------------------------
-
-
-async def create_webhook(
-    session: AsyncSession, deps: TriggerDeps, user: User, data: WebhookCreate
-) -> WebhookPublic:
-    raw = data.model_dump(exclude={"workflow_id"}, exclude_none=True)
-    public = await add_trigger(session, deps, user, data.workflow_id, {"type": "webhook", **raw})
-    return await get_webhook(session, deps, user, _webhook_id(public), secret=public.secret)
-
-
-async def list_webhooks(
-    session: AsyncSession,
-    deps: TriggerDeps,
-    user: User,
-    *,
-    workflow_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[WebhookPublic], int]:
-    owner = None if is_admin(user) else user.id
-    rows, total = await WebhookRepository(session).page(
-        owner_id=owner, workflow_id=workflow_id, limit=limit, offset=offset
-    )
-    triggers = TriggerRepository(session)
-    data = [
-        webhook_public(deps.settings, w, await triggers.get(w.trigger_id) if w.trigger_id else None)
-        for w in rows
-    ]
-    return data, total
-
-
-async def get_webhook(
-    session: AsyncSession,
-    deps: TriggerDeps,
-    user: User,
-    webhook_id: uuid.UUID,
-    *,
-    secret: str | None = None,
-) -> WebhookPublic:
-    webhook, trigger = await _visible_webhook(session, user, webhook_id)
-    return webhook_public(deps.settings, webhook, trigger, secret)
-
-
-async def update_webhook(
-    session: AsyncSession, deps: TriggerDeps, user: User, webhook_id: uuid.UUID, data: WebhookUpdate
-) -> WebhookPublic:
-    _, trigger = await _visible_webhook(session, user, webhook_id)
-    patch = TriggerPatch.model_validate(data.model_dump(exclude_unset=True))
-    public = await update_trigger(session, deps, user, trigger.id, patch)
-    return await get_webhook(session, deps, user, webhook_id, secret=public.secret)
-
-
-async def delete_webhook(
-    session: AsyncSession, deps: TriggerDeps, user: User, webhook_id: uuid.UUID
-) -> None:
-    _, trigger = await _visible_webhook(session, user, webhook_id)
-    await delete_trigger(session, deps, user, trigger.id)
-
-
-async def rotate_webhook_secret(
-    session: AsyncSession,
-    deps: TriggerDeps,
-    user: User,
-    webhook_id: uuid.UUID,
-    rotation: SecretRotation,
-) -> WebhookPublic:
-    webhook, trigger = await _visible_webhook(session, user, webhook_id)
-    await editable_workflow(session, user, webhook.workflow_id)
-    secret = await WebhookRows(session, deps.encryptor).rotate(webhook, rotation)
-    await session.commit()
-    return webhook_public(deps.settings, webhook, trigger, secret)
-
-
-async def _visible_webhook(
-    session: AsyncSession, user: User, webhook_id: uuid.UUID
-) -> tuple[Webhook, Trigger]:
-    webhook = await WebhookRepository(session).get(webhook_id)
-    trigger = (
-        await TriggerRepository(session).get(webhook.trigger_id)
-        if webhook and webhook.trigger_id
-        else None
-    )
-    if webhook is None or trigger is None:
-        raise not_found("Webhook", webhook_id)
-    try:
-        await visible_workflow(session, user, webhook.workflow_id)
-    except NotFound:
-        raise not_found("Webhook", webhook_id) from None
-    return webhook, trigger
-
-
-def _webhook_id(public: TriggerPublic) -> uuid.UUID:
-    assert public.webhook_id is not None
-    return public.webhook_id
 
 
 # --- run-now and backfill ---------------------------------------------------------------

@@ -20,7 +20,6 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.services import webhooks
 from api.services.webhook_auth import headrace_signature
 from core.settings import Settings
 from tests.conftest import UserFactory
@@ -117,13 +116,13 @@ class TestBodies:
         self, dev: Developer, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         threads: list[threading.Thread] = []
-        parse = webhooks.parse_body
+        parse = webhook_intake.parse_body
 
         def recording(*args: Any, **kwargs: Any) -> Any:
             threads.append(threading.current_thread())
             return parse(*args, **kwargs)
 
-        monkeypatch.setattr(webhooks, "parse_body", recording)
+        monkeypatch.setattr(webhook_intake, "parse_body", recording)
         created = await dev.webhook(authentication={"type": "none"})
         response = await dev.client.post(
             f"/hooks/{created['url_path']}", data={f"f{i}": "x" * 100 for i in range(200)}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from jinja2.parser import Parser
 
+from temporal_workflows.expression_sandbox import ENVIRONMENT
 from temporal_workflows.expressions import (
     SECRET_MARKER_PREFIX,
     SECRET_MARKER_SUFFIX,
@@ -25,7 +26,6 @@ from temporal_workflows.expressions import (
     template_problems,
     uses_dynamic_step_reference,
 )
-from temporal_workflows.sandbox import ENVIRONMENT
 from temporal_workflows.template_analysis import _analyse_tree, _quick_analysis
 
 RUN_KEY = "0123456789abcdef0123456789abcdef"
