@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from api.services import webhook_intake
 from api.services.webhook_auth import headrace_signature
 from core.settings import Settings
 from tests.conftest import UserFactory
