@@ -38,7 +38,7 @@ from core.encryption import Encryptor
 from core.integrations import N8nClient, N8nUnreachable, WorkflowIntegrations
 from core.network_guard import BlockedAddressError
 from temporal_workflows.expressions import redact_secrets
-from temporal_workflows.run_types import StepOutcome
+from temporal_workflows.run_types import N8nStepInput, StepOutcome
 
 REQUEST_ID_HEADER: Final = "X-Headrace-Request-Id"
 WEBHOOK_TYPE: Final = "n8n-nodes-base.webhook"
@@ -90,24 +90,6 @@ class DbIntegrationResolver:
         )
 
 
-@dataclass
-class N8nStepInput:
-    """What an ``n8n`` step asks for, templates rendered."""
-
-    step_id: str
-    execution_id: str
-    workflow_id: str  # the Headrace workflow (whose owner's integrations apply)
-    webhook_url: str | None = None
-    n8n_workflow_id: str | None = None
-    integration: str | None = None
-    method: str = "POST"
-    payload: Any = None
-    poll: bool | None = None  # None: poll only when the webhook answers immediately
-    poll_interval_seconds: float = 0.5
-    poll_timeout_seconds: float = 300.0
-    secret_key: str = ""  # the run's key: which markers in the payload are secret references
-
-
 @dataclass(frozen=True)
 class _Call:
     url: str
@@ -131,13 +113,12 @@ class N8nActivities:
         self._secrets = secrets or SecretResolver(None)
 
     @activity.defn(name="run_n8n_step")
-    async def run_n8n_step(self, request: dict[str, Any]) -> StepOutcome:
+    async def run_n8n_step(self, req: N8nStepInput) -> StepOutcome:
         """Run the n8n workflow once and return its result as the step output.
 
         The payload's secret references are resolved just before the call; their values are
         hidden from the output and from errors.
         """
-        req = N8nStepInput(**request)
         req.payload, hidden = await self._secrets.resolve(
             req.payload,
             key=req.secret_key,

@@ -37,12 +37,29 @@ from activities.progress import ProgressReporter, reporting
 from activities.secrets import SecretResolver, redacted_error
 from core.connections import ConnectionRefused, ConnectionUnavailable
 from temporal_workflows.expressions import redact_secrets
-from temporal_workflows.run_types import EventRecord, StepLifecycle, StepOutcome
+from temporal_workflows.run_types import EventRecord, HttpStepInput, StepLifecycle, StepOutcome
 
 logger = logging.getLogger(__name__)
 
 # (workflow id, connection name, request) -> (the request made whole, credential values)
 ConnectionLookup = Callable[[str, str, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[str]]]]
+
+
+# What of an http step's input makes the request itself (HttpRequestInput's fields).
+REQUEST_FIELDS = (
+    "step_id",
+    "execution_id",
+    "method",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "body",
+    "form",
+    "auth",
+    "expect_status",
+    "follow_redirects",
+)
 
 
 @dataclass(frozen=True)
@@ -66,15 +83,14 @@ class StepActivities:
         self._connections = connections
 
     @activity.defn(name="run_http_step")
-    async def run_http_step(self, request: dict[str, Any]) -> StepOutcome:
-        lifecycle = StepLifecycle.model_validate(request.pop("lifecycle", None) or {})
-        call = StepCall(str(request.get("execution_id")), str(request.get("step_id")), lifecycle)
+    async def run_http_step(self, step: HttpStepInput) -> StepOutcome:
+        call = StepCall(step.execution_id, step.step_id, step.lifecycle)
         # Recording the start overlaps the call itself; completion is recorded after both.
         started = asyncio.create_task(self._record_started(call))
         hidden: list[str] = []
         try:
-            request, hidden = await self._with_secrets(request, call.step_id)
-            request = await self._with_connection(request, hidden)
+            request, hidden = await self._with_secrets(step)
+            request = await self._with_connection(step, request, hidden)
             with reporting(ProgressReporter(self._recorder, call.execution_id, call.step_id)):
                 output = await self._http.request(HttpRequestInput(**request))
         except ApplicationError as error:
@@ -87,13 +103,14 @@ class StepActivities:
         output = redact_secrets(output, hidden)
         return await self._complete(call, output, started_recorded=started_recorded)
 
-    async def _with_connection(self, request: dict[str, Any], hidden: list[str]) -> dict[str, Any]:
+    async def _with_connection(
+        self, step: HttpStepInput, request: dict[str, Any], hidden: list[str]
+    ) -> dict[str, Any]:
         """Resolve a named ``connection`` (base URL + auth) into the request; its credentials
         join the values hidden from the output."""
-        workflow_id = request.pop("workflow_id", None)
-        name = request.get("connection")
+        name, path = step.connection, request.pop("path", None)
         if not name:
-            return {k: v for k, v in request.items() if k not in ("connection", "path")}
+            return request
         if self._connections is None:
             raise ApplicationError(
                 "connections are not available on this worker",
@@ -101,7 +118,10 @@ class StepActivities:
                 non_retryable=True,
             )
         try:
-            resolved, credentials = await self._connections(str(workflow_id), str(name), request)
+            with_path = {**request, "connection": name, "path": path}
+            resolved, credentials = await self._connections(
+                str(step.workflow_id), str(name), with_path
+            )
         except ConnectionRefused as exc:
             raise ApplicationError(
                 str(exc), type="HttpConnectionError", non_retryable=True
@@ -111,17 +131,15 @@ class StepActivities:
         hidden.extend(credentials)
         return resolved
 
-    async def _with_secrets(
-        self, request: dict[str, Any], step_id: str
-    ) -> tuple[dict[str, Any], list[str]]:
-        """The request with the run's secret references replaced, and every form of the
+    async def _with_secrets(self, step: HttpStepInput) -> tuple[dict[str, Any], list[str]]:
+        """The request, with the run's secret references replaced, and every form of the
         values to hide."""
-        key = str(request.pop("secret_key", "") or "")
+        request = {name: getattr(step, name) for name in (*REQUEST_FIELDS, "path")}
         resolved, hidden = await self._secrets.resolve(
             request,
-            key=key,
-            workflow_id=str(request.get("workflow_id")),
-            location=f"steps.{step_id}.with",
+            key=step.secret_key,
+            workflow_id=str(step.workflow_id),
+            location=f"steps.{step.step_id}.with",
         )
         return resolved, hidden + _basic_auth_forms(hidden, resolved.get("auth"))
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -31,24 +30,11 @@ from core.storage import (
     check_key,
     execution_prefix,
 )
-from temporal_workflows.run_types import StepOutcome
+from temporal_workflows.run_types import StepOutcome, StorageRequest
 from temporal_workflows.secret_markers import contains_secret_markers
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
-
-
-class StorageRequest(BaseModel):
-    """A ``storage`` step's rendered ``with``, plus whose step it is."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    execution_id: str
-    step_id: str
-    op: Literal["put", "get", "delete", "list"]
-    key: str | None = None
-    content: Any = None
-    content_type: str | None = None
 
 
 class StorageActivities:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -192,3 +193,62 @@ class StepResolution(_Model):
     output: Any = None
     with_: dict[str, Any] | None = Field(default=None, alias="with")
     by: str
+
+
+# --- step activity inputs: one type per activity, JSON keys fixed (histories keep them) ------
+
+
+@dataclass
+class HttpStepInput:
+    """``run_http_step``: an ``http`` step's rendered ``with``, and whose step it is.
+
+    The request fields hold what the templates rendered, of whatever JSON type: the activity
+    checks them (a wrong one is ``HttpInvalidRequest``), so they are typed ``Any`` here.
+    """
+
+    step_id: str
+    execution_id: str
+    method: str
+    url: Any = None
+    headers: Any = field(default_factory=dict)
+    query: Any = field(default_factory=dict)
+    json: Any = None
+    body: Any = None
+    form: Any = None
+    auth: Any = None
+    expect_status: Any = field(default_factory=list)
+    follow_redirects: Any = True
+    lifecycle: StepLifecycle = field(default_factory=lambda: StepLifecycle())
+    workflow_id: str | None = None  # whose secrets and connections the step may use
+    secret_key: str = ""  # the run's key: which markers are secret references
+    connection: Any = None  # a named http connection of the workflow's owner
+    path: Any = None  # with a connection: appended to its base URL
+
+
+@dataclass
+class N8nStepInput:
+    """``run_n8n_step``: what an ``n8n`` step asks for, templates rendered."""
+
+    step_id: str
+    execution_id: str
+    workflow_id: str  # the Headrace workflow (whose owner's integrations apply)
+    webhook_url: str | None = None
+    n8n_workflow_id: str | None = None
+    integration: str | None = None
+    method: str = "POST"
+    payload: Any = None
+    poll: bool | None = None  # None: poll only when the webhook answers immediately
+    poll_interval_seconds: float = 0.5
+    poll_timeout_seconds: float = 300.0
+    secret_key: str = ""  # the run's key: which markers in the payload are secret references
+
+
+class StorageRequest(_Model):
+    """``run_storage_step``: a ``storage`` step's rendered ``with``, and whose step it is."""
+
+    execution_id: str
+    step_id: str
+    op: Literal["put", "get", "delete", "list"]
+    key: str | None = None
+    content: Any = None
+    content_type: str | None = None

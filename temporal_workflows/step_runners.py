@@ -22,8 +22,11 @@ with workflow.unsafe.imports_passed_through():
         INTERPRETER_WORKFLOW,
         ChildDefinition,
         ChildDefinitionInput,
+        HttpStepInput,
+        N8nStepInput,
         RunInput,
         RunResult,
+        StepLifecycle,
         StepOutcome,
         StepState,
     )
@@ -127,40 +130,40 @@ class StepRunners:
         return answer
 
     async def _step_n8n(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        request = {
-            "step_id": step.id,
-            "execution_id": self._run.execution_id,
-            "workflow_id": self._run.workflow_id,
-            "webhook_url": params.get("webhook_url"),
-            "n8n_workflow_id": params.get("workflow_id"),
-            "integration": params.get("integration"),
-            "method": str(params.get("method", "POST")).upper(),
-            "payload": params.get("payload"),
-            "secret_key": self._run.secret_key,
-        }
+        request = N8nStepInput(
+            step_id=step.id,
+            execution_id=self._run.execution_id,
+            workflow_id=self._run.workflow_id,
+            webhook_url=_text(params.get("webhook_url")),
+            n8n_workflow_id=_text(params.get("workflow_id")),
+            integration=_text(params.get("integration")),
+            method=str(params.get("method", "POST")).upper(),
+            payload=params.get("payload"),
+            secret_key=self._run.secret_key,
+        )
         return await self._step_activity(step, "run_n8n_step", request)
 
     async def _step_http(self, step: StepDefinition, params: dict[str, Any]) -> Any:
-        request = {
-            "step_id": step.id,
-            "execution_id": self._run.execution_id,
-            "method": str(params.get("method", "GET")).upper(),
-            "url": params.get("url"),
-            "headers": params.get("headers") or {},
-            "query": params.get("query") or {},
-            "json": params.get("json"),
-            "body": params.get("body"),
-            "form": params.get("form"),
-            "auth": params.get("auth"),
-            "expect_status": params.get("expect_status") or [],
-            "follow_redirects": params.get("follow_redirects", True),
-            "lifecycle": {"emit": self._records_own_lifecycle(step), "step_type": step.type},
+        request = HttpStepInput(
+            step_id=step.id,
+            execution_id=self._run.execution_id,
+            method=str(params.get("method", "GET")).upper(),
+            url=params.get("url"),
+            headers=params.get("headers") or {},
+            query=params.get("query") or {},
+            json=params.get("json"),
+            body=params.get("body"),
+            form=params.get("form"),
+            auth=params.get("auth"),
+            expect_status=params.get("expect_status") or [],
+            follow_redirects=params.get("follow_redirects", True),
+            lifecycle=StepLifecycle(emit=self._records_own_lifecycle(step), step_type=step.type),
             # Whose secrets and connections the step may use; which markers are references.
-            "workflow_id": self._run.workflow_id,
-            "secret_key": self._run.secret_key,
-        }
-        if params.get("connection"):
-            request.update(connection=params["connection"], path=params.get("path"))
+            workflow_id=self._run.workflow_id,
+            secret_key=self._run.secret_key,
+            connection=params.get("connection") or None,
+            path=params.get("path") if params.get("connection") else None,
+        )
         return await self._step_activity(step, "run_http_step", request)
 
     async def _step_storage(self, step: StepDefinition, params: dict[str, Any]) -> Any:
@@ -254,6 +257,11 @@ class StepRunners:
             )
             attempts = _attempts_of(cause)
             raise StepError(cause_message(exc), error_type or "ActivityError", attempts) from exc
+
+
+def _text(value: Any) -> str | None:
+    """A rendered value as text for a text field (``None`` stays absent)."""
+    return None if value is None else str(value)
 
 
 def cause_message(exc: BaseException) -> str:

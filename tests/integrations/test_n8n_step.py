@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.n8n import DbIntegrationResolver, N8nActivities, N8nStepInput
+from activities.n8n import DbIntegrationResolver, N8nActivities
+from temporal_workflows.run_types import N8nStepInput
 from tests.conftest import UserFactory
 from tests.integrations.fake_n8n import API_KEY, FakeN8n
 
@@ -90,7 +91,7 @@ class TestWebhookCall:
     async def test_as_a_temporal_activity_it_reports_the_attempt(
         self, activities: N8nActivities, synced: dict[str, Any]
     ) -> None:
-        request = step(synced).__dict__
+        request = step(synced)
         outcome = await ActivityEnvironment().run(activities.run_n8n_step, request)
         assert outcome.output == {"score": 42} and outcome.attempt == 1
 
