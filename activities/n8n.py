@@ -15,6 +15,9 @@ id header it sent) and waits for it; the output is the last node's first item.
     N8nConfigError          unknown integration, missing API key                no
     N8nExecutionFailed      the n8n execution ended in error                    no
     N8nPollTimeout          the execution did not finish in time                yes
+
+Why one module of this length: the webhook call and the polling of n8n's executions API are
+two halves of one step's semantics (the poll finds the execution the call started).
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ dicts. On top of it, this environment:
 * reads dict keys before attributes, so ``output.items`` is the key ``items`` if present;
 * gives :class:`MissingValue` for what is missing: it chains (``a.b.c``), works with
   ``default`` and ``is defined``, but fails when used as a value.
+
+Why one module of this length: each bounded operation (filters, methods, operators) charges
+the same per-evaluation budget, and the budget's rules must be read together to see that no
+operation escapes them.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Rules (docs/expressions.md has the user's version):
   :mod:`temporal_workflows.secret_markers`).
 
 Compiled expressions are cached by source, so a template is compiled once per process.
+
+Why one module of this length: evaluation, its error types and the secret-marker context are
+the one public face of templates; the sandbox and the static analysis are modules of their own.
 """
 
 from __future__ import annotations

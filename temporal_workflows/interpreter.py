@@ -4,6 +4,11 @@ Each step is a task that waits for its dependencies, decides whether to run (``w
 "all dependencies completed"), then runs: pure steps in the workflow itself, I/O steps as
 activities named after the step. A failing step with ``on_error: fail`` cancels its running
 siblings (a TaskGroup) and fails the run; ``continue`` lets the run go on.
+
+Why one module of this length: every method reads and writes the one run's state (step
+states, the pause gate, the parking lot, the emitter), which Temporal keeps as the workflow
+instance; step types already live in ``step_runners.py``. Moving ``foreach``/``until`` into a
+mixin of their own is the next split (they are the last part that holds a second concern).
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ SQLite's date functions work in milliseconds, so durations there have millisecon
 
 The SQL is :class:`db.repositories.analytics.AnalyticsRepository`'s; this module decides which
 rows to read and shapes the figures. Who sees what is :func:`api.services.access.visibility_filter`.
+
+Why one module of this length: the window planning and the shaping of figures; its SQL is in
+``db/repositories/analytics.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Starting runs and reading them back."""
+"""Starting runs and reading them back.
+
+Why one module of this length: the start path and the outbox (pending rows started later by
+the sweeper or a retry) share one ``RunInput`` builder and one way to start, so a run is
+started the same way whoever starts it.
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ Idempotency needs no table: the key maps to a deterministic execution id (UUIDv5
 webhook and the key), which is also the Temporal workflow id. The executions table's
 primary key and Temporal's workflow-id uniqueness let exactly one of any number of
 concurrent duplicates (in any number of API processes) start the run.
+
+Why one module of this length: it is one pipeline whose order is the security property
+(nothing is parsed before the caller is verified and counted, nothing is stored half).
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 A handler reads the node's parameters and returns a :class:`StepSpec`; anything it cannot
 translate exactly raises :class:`Untranslatable` (the workflow is then delegated to n8n).
+
+Why one module of this length: it is a table of small handlers, one per n8n node type, that
+read best side by side.
 """
 
 from __future__ import annotations
