@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import pytest
@@ -907,8 +906,10 @@ class TestAllProblemsAtOnce:
         )
 
 
-class TestPerformance:
-    def test_500_steps_validate_quickly(self) -> None:
+class TestLargeDefinitions:
+    def test_a_chain_of_500_steps_validates(self) -> None:
+        """How long it takes is measured by bench/validation.py, not here."""
+
         def chain(tag: str) -> dict[str, Any]:
             items = [log("s0")]
             for i in range(1, 500):
@@ -927,12 +928,7 @@ class TestPerformance:
                 )
             return steps(*items, output="{{ steps.s499.output }}")
 
-        definition_problems(chain("warm-up"))  # imports, caches of the validators
-        timings = []
-        for attempt in range(3):
-            raw = chain(f"t{attempt}")  # new template texts: nothing cached
-            started = time.perf_counter()
-            assert definition_problems(raw) == []
-            timings.append(time.perf_counter() - started)
-        # About 30 ms on an idle machine; the bound leaves room for busy CI machines.
-        assert min(timings) < 0.1
+        assert definition_problems(chain("a")) == []
+        broken = chain("b")
+        broken["steps"][250]["depends_on"] = ["nope"]
+        assert [p.pointer for p in definition_problems(broken)][:1] == ["/steps/250/depends_on/0"]
