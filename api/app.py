@@ -18,6 +18,7 @@ from api.events import EventBus, build_event_bus
 from api.logging_config import RequestIdMiddleware
 from api.metrics import MetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.routers import (
     analytics,
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(hooks.router)
     _mount_dashboard(app)
+    install_openapi(app)
     return app
 
 

@@ -20,7 +20,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "description": "Something is not reachable; `checks` names it.",
+            "content": {"application/json": {}},
+        }
+    },
+)
 async def readyz(ctx: ContextDep) -> JSONResponse:
     """The database, Temporal and the event bus answer; 503 names those that do not."""
     checks = {

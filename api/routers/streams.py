@@ -24,6 +24,7 @@ from api.deps import ContextDep, CurrentUser, SessionDep, get_current_user
 from api.errors import HeadraceError, invalid
 from api.events import SubscriberOverflow
 from api.problems import problem_response
+from api.schemas.common import MAX_OFFSET
 from api.services.streams import (
     ExecutionStream,
     VisibleEvents,
@@ -50,9 +51,12 @@ async def execution_events(
     session: SessionDep,
     ctx: ContextDep,
     last_event_id: Annotated[
-        int | None, Header(alias="Last-Event-ID", ge=0, description="Resume after this id")
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, le=MAX_OFFSET, description="Resume after this id"),
     ] = None,
-    since: Annotated[int, Query(ge=0, description="Resume after this id (no header)")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Resume after this id (no header)")
+    ] = 0,
 ) -> EventSourceResponse:
     """Server-Sent Events of one execution: what the client missed, then live, then end."""
     await authorize_execution(session, user, execution_id)
@@ -155,7 +159,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 def _since(websocket: WebSocket) -> int:
     raw = websocket.query_params.get("since", "0")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_OFFSET:
         raise invalid("/query/since", "since must be a non-negative integer (an event id)")
     return int(raw)
 

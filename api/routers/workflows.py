@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import ContextDep, CurrentUser, SessionDep
-from api.schemas.common import Page
+from api.schemas.common import Page, PageLimit, PageOffset
 from api.schemas.workflows import (
     DefinitionCheck,
     ValidationResult,
@@ -44,8 +44,8 @@ async def list_workflows(
     session: SessionDep,
     status: WorkflowStatus | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Page[WorkflowPublic]:
     rows, total = await workflows.list_workflows(
         session, user, status=status, q=q, limit=limit, offset=offset
