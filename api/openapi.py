@@ -12,6 +12,7 @@ wrote it, so a route whose error the rules cannot infer declares it with ``respo
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 
 from api.problems import PROBLEM_JSON
 from api.schemas.common import Problem
+from api.settings import Settings
 
 API_PREFIX = "/api/v1/"
 HOOKS_PREFIX = "/hooks/"
@@ -210,6 +212,14 @@ def _problem_as_problem_json(response: dict[str, Any]) -> None:
 def _is_fastapi_validation_error(response: dict[str, Any]) -> bool:
     ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
     return bool(ref == SCHEMA_REF + "HTTPValidationError")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document ``/openapi.json`` serves, built without starting anything."""
+    from api.app import create_app  # (the app factory imports this module)
+
+    settings = Settings(environment="dev", secret_key=secrets.token_urlsafe(48))
+    return create_app(settings).openapi()
 
 
 def install_openapi(app: FastAPI) -> None:

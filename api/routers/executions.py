@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ContextDep, CurrentUser, SessionDep, TemporalClientDep
 from api.errors import Conflict, UpstreamUnavailable
-from api.schemas.common import MAX_OFFSET, Page, PageLimit, PageOffset
+from api.schemas.common import MAX_DB_INTEGER, Page, PageLimit, PageOffset
 from api.schemas.executions import (
     ActionAccepted,
     ApprovalRequest,
@@ -111,7 +111,7 @@ async def execution_logs(
     step_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[
-        int, Query(ge=0, le=MAX_OFFSET, description="Only entries with a greater id")
+        int, Query(ge=0, le=MAX_DB_INTEGER, description="Only entries with a greater id")
     ] = 0,
 ) -> Page[LogEntry]:
     execution, _ = await visible_execution(session, user, execution_id)

@@ -24,7 +24,7 @@ from api.deps import ContextDep, CurrentUser, SessionDep, get_current_user
 from api.errors import HeadraceError, invalid
 from api.events import SubscriberOverflow
 from api.problems import problem_response
-from api.schemas.common import MAX_OFFSET
+from api.schemas.common import MAX_DB_INTEGER
 from api.services.streams import (
     ExecutionStream,
     VisibleEvents,
@@ -52,10 +52,10 @@ async def execution_events(
     ctx: ContextDep,
     last_event_id: Annotated[
         int | None,
-        Header(alias="Last-Event-ID", ge=0, le=MAX_OFFSET, description="Resume after this id"),
+        Header(alias="Last-Event-ID", ge=0, le=MAX_DB_INTEGER, description="Resume after this id"),
     ] = None,
     since: Annotated[
-        int, Query(ge=0, le=MAX_OFFSET, description="Resume after this id (no header)")
+        int, Query(ge=0, le=MAX_DB_INTEGER, description="Resume after this id (no header)")
     ] = 0,
 ) -> EventSourceResponse:
     """Server-Sent Events of one execution: what the client missed, then live, then end."""
@@ -159,7 +159,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 def _since(websocket: WebSocket) -> int:
     raw = websocket.query_params.get("since", "0")
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_OFFSET:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_DB_INTEGER:
         raise invalid("/query/since", "since must be a non-negative integer (an event id)")
     return int(raw)
 

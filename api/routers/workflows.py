@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import ContextDep, CurrentUser, SessionDep
 from api.schemas.common import Page, PageLimit, PageOffset
+from api.schemas.storable import StorableText
 from api.schemas.workflows import (
     DefinitionCheck,
     ValidationResult,
@@ -43,7 +44,7 @@ async def list_workflows(
     user: CurrentUser,
     session: SessionDep,
     status: WorkflowStatus | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[StorableText | None, Query(max_length=200)] = None,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> Page[WorkflowPublic]:

@@ -11,9 +11,9 @@ from api.schemas.storable import refuse_unstorable_fields
 
 T = TypeVar("T")
 
-# The largest offset a page may start at: far beyond any table here, and within the
-# integer every database takes for OFFSET (a larger one was a 500, not a 422).
-MAX_OFFSET = 2**31 - 1
+# The largest integer an INTEGER column holds on every backend: the bound of offsets, ids
+# and versions taken from requests (a larger one was a 500, not a 422).
+MAX_DB_INTEGER = 2**31 - 1
 
 
 class RequestModel(BaseModel):
@@ -36,7 +36,7 @@ class PublicModel(BaseModel):
 
 
 PageOffset = Annotated[
-    int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip (0 is the first page).")
+    int, Query(ge=0, le=MAX_DB_INTEGER, description="How many items to skip (0 is the first page).")
 ]
 PageLimit = Annotated[int, Query(ge=1, le=500, description="How many items at most.")]
 

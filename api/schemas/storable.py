@@ -6,7 +6,8 @@ store it. What users author (a workflow's name, description, definition, a webho
 type...) is refused with a 422 that points at the offending string or key, on every backend
 alike, instead of being stored altered. Data that only passes through (a run's
 ``input_data``, a webhook's body) is not refused: JSON columns store it with U+FFFD
-(:func:`db.base.storable_json`).
+(:func:`db.base.storable_json`), and :data:`RUN_DATA` fields replace lone surrogates
+before the run starts (Temporal's JSON payloads cannot carry them either).
 
 :class:`api.schemas.common.RequestModel` applies :func:`refuse_unstorable_fields` to every field of
 every request body, except fields marked :data:`RUN_DATA`; :data:`StorableText` is the same
@@ -23,15 +24,9 @@ from pydantic import AfterValidator, BaseModel, SecretStr, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Path = tuple[str | int, ...]
-
-
-class RunData:
-    """Marks a field whose value is run data: stored with U+FFFD, never refused."""
-
-
-RUN_DATA = RunData()
 
 
 def _reason(text: str) -> str | None:
@@ -45,6 +40,25 @@ def _reason(text: str) -> str | None:
 def printable(text: str) -> str:
     """``text`` with its unstorable characters as U+FFFD (for pointers and messages)."""
     return _UNSTORABLE.sub("\ufffd", text)
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` (JSON-like) with lone surrogates in strings and keys as U+FFFD.
+
+    Run data travels through Temporal as UTF-8 JSON, which cannot carry a lone surrogate;
+    U+0000 is kept (the run sees it; a JSON column stores U+FFFD).
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    return value
+
+
+RUN_DATA = AfterValidator(without_lone_surrogates)
+"""Marks a field as run data: never refused; lone surrogates become U+FFFD."""
 
 
 def find_unstorable(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
@@ -97,7 +111,7 @@ def refuse_unstorable_fields(model: BaseModel) -> None:
     """
     problems: list[tuple[Path, str]] = []
     for name, info in type(model).model_fields.items():
-        if not any(isinstance(meta, RunData) for meta in info.metadata):
+        if not any(meta is RUN_DATA for meta in info.metadata):
             problems += find_unstorable(getattr(model, name), (info.alias or name,))
     if problems:
         raise ValidationError.from_exception_data(
