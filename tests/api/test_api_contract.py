@@ -219,3 +219,26 @@ class TestTextThatCannotBeStored:
             f"/api/v1/executions/{response.json()['execution_id']}", headers=headers
         )
         assert execution.json()["input_data"] == {"text": "a\ufffdb\ufffd"}
+
+    async def test_a_webhook_body_is_not_refused_either(
+        self, client: httpx.AsyncClient, make_user: UserFactory
+    ) -> None:
+        headers = await make_user("developer")
+        created = await client.post(
+            "/api/v1/workflows", json={"name": "w", "definition": DEFINITION}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        hook = await client.post(
+            "/api/v1/webhooks", json={"workflow_id": created.json()["id"]}, headers=headers
+        )
+        assert hook.status_code == 201, hook.text
+        response = await client.post(
+            f"/hooks/{hook.json()['url_path']}?wait=true",
+            content=raw_json({"text": "a\x00b\ud800"}),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        execution = await client.get(
+            f"/api/v1/executions/{response.json()['execution_id']}", headers=headers
+        )
+        assert execution.json()["input_data"]["body"] == {"text": "a\ufffdb\ufffd"}
