@@ -37,6 +37,11 @@ def _reason(text: str) -> str | None:
     return "U+0000 (NUL)" if char == "\x00" else f"a lone surrogate (U+{ord(char):04X})"
 
 
+def is_storable(text: str) -> bool:
+    """True if ``text`` has neither U+0000 nor a lone surrogate."""
+    return _UNSTORABLE.search(text) is None
+
+
 def printable(text: str) -> str:
     """``text`` with its unstorable characters as U+FFFD (for pointers and messages)."""
     return _UNSTORABLE.sub("\ufffd", text)

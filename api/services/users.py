@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import AuthenticationFailed, Conflict, not_found
 from api.schemas.auth import TokenPair
+from api.schemas.storable import is_storable
 from api.schemas.users import UserCreate, UserUpdate
 from api.security import create_token, decode_token, hash_password, verify_password
 from api.settings import Settings
@@ -102,7 +103,8 @@ def issue_tokens(user: User, settings: Settings) -> TokenPair:
 
 
 async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenPair:
-    user = await UserRepository(session).by_email(email)
+    # An email no database can hold belongs to nobody (PostgreSQL refuses to compare it).
+    user = await UserRepository(session).by_email(email) if is_storable(email) else None
     # Verify even for unknown users so timing does not reveal which emails exist.
     valid = verify_password(password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not valid or user.disabled:

@@ -242,3 +242,44 @@ class TestTextThatCannotBeStored:
             f"/api/v1/executions/{response.json()['execution_id']}", headers=headers
         )
         assert execution.json()["input_data"]["body"] == {"text": "a\ufffdb\ufffd"}
+
+
+class TestOddInputIsAClientError:
+    """Inputs the fuzz found answered with a 500 now get the 4xx their schema documents."""
+
+    async def test_a_login_with_nul_in_the_email_is_a_401(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": "a\x00@example.com", "password": "x" * 8}
+        )
+        assert response.status_code == 401
+
+    async def test_a_definition_with_a_superscript_digit_key_is_a_422(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        response = await client.post(
+            "/api/v1/workflows/validate",
+            json={"definition": {"steps": [], "\u00b2": 1, "b": 2}},
+            headers=admin_headers,
+        )
+        assert response.status_code == 422
+        assert "/definition/\u00b2" in pointers(response)
+
+    async def test_a_body_that_is_not_utf8_is_a_422_at_the_body(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        response = await client.post(
+            "/api/v1/api-keys",
+            content=b"\x80",
+            headers={**admin_headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert pointers(response) == [""]
+
+    async def test_a_signed_link_with_a_non_ascii_signature_is_a_403(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get(
+            "/api/v1/artifacts/download",
+            params={"key": "k", "expires": 4102444800, "signature": "\u00e9"},
+        )
+        assert response.status_code == 403
