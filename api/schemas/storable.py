@@ -9,9 +9,9 @@ alike, instead of being stored altered. Data that only passes through (a run's
 (:func:`db.base.storable_json`), and :data:`RUN_DATA` fields replace lone surrogates
 before the run starts (Temporal's JSON payloads cannot carry them either).
 
-:class:`api.schemas.common.RequestModel` applies :func:`refuse_unstorable_fields` to every field of
-every request body, except fields marked :data:`RUN_DATA`; :data:`StorableText` is the same
-rule for a single string (query and path parameters).
+:class:`api.schemas.common.RequestModel` applies :func:`refuse_unstorable_fields` to
+every field of every request body, except fields marked :data:`RUN_DATA`;
+:data:`StorableText` is the same rule for a single string (query and path parameters).
 """
 
 from __future__ import annotations
