@@ -21,6 +21,7 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     inline_script_hashes,
 )
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.rate_limit import build_limiter
 from api.routers import (
@@ -133,6 +134,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(hooks.router)
     _mount_dashboard(app)
+    install_openapi(app)
     return app
 
 

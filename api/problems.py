@@ -83,6 +83,13 @@ _STARLETTE_TITLES = {
 
 async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (bytes that are not UTF-8, a broken
+        # form): invalid input like any other, so a 422 pointing at the whole body.
+        detail = f"The body cannot be parsed: {exc.detail}"
+        return problem_response(
+            InvalidInput(detail=detail, errors=[ProblemDetail("", detail, "body_unparsable")])
+        )
     title, slug = _STARLETTE_TITLES.get(exc.status_code, ("Error", "http-error"))
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     error = HeadraceError(

@@ -184,6 +184,22 @@ def validate(path: Annotated[Path, typer.Argument(help="A workflow definition (J
     typer.echo(f"{path}: valid")
 
 
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="Write it to this file instead of standard output")
+    ] = None,
+) -> None:
+    """Print the OpenAPI document the API serves at /openapi.json (no server needed)."""
+    from api.openapi import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
 

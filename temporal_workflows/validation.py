@@ -361,6 +361,6 @@ def _in_document_order(problems: Iterable[DefinitionProblem]) -> list[Definition
 
     def key(problem: DefinitionProblem) -> list[tuple[int, int, str]]:
         tokens = problem.pointer.split("/")[1:]
-        return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in tokens]
+        return [(0, int(t), "") if t.isdecimal() else (1, 0, t) for t in tokens]
 
     return sorted(unique, key=key)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import ContextDep, Reader, SessionDep
 from api.schemas.artifacts import ArtifactList
+from api.schemas.common import Problem
 from api.services import artifacts
 from api.services.artifacts import ArtifactContent
 
@@ -33,7 +34,14 @@ async def download_artifact(
     return _file(content)
 
 
-@router.get("/artifacts/download", response_class=Response)
+@router.get(
+    "/artifacts/download",
+    response_class=Response,
+    responses={
+        403: {"model": Problem, "description": "The link is forged or has expired."},
+        404: {"model": Problem, "description": "Nothing is stored under the key."},
+    },
+)
 async def download_signed(
     ctx: ContextDep,
     key: Annotated[str, Query(description="The object key the link was signed for.")],

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ContextDep, Executor, Reader, SessionDep, TemporalClientDep
 from api.errors import Conflict, UpstreamUnavailable
-from api.schemas.common import Page
+from api.schemas.common import MAX_DB_INTEGER, Page, PageLimit, PageOffset
 from api.schemas.executions import (
     ActionAccepted,
     ApprovalRequest,
@@ -78,8 +78,8 @@ async def list_executions(
     session: SessionDep,
     workflow_id: uuid.UUID | None = None,
     status: ExecutionStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Page[ExecutionSummary]:
     flt = ExecutionFilter(
         owner_id=None if is_admin(user) else user.id, workflow_id=workflow_id, status=status
@@ -118,7 +118,9 @@ async def execution_logs(
     level: str | None = None,
     step_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="Only entries with a greater id")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_DB_INTEGER, description="Only entries with a greater id")
+    ] = 0,
 ) -> Page[LogEntry]:
     execution, _ = await visible_execution(session, user, execution_id)
     rows = await ExecutionRepository(session).logs(

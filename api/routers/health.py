@@ -31,7 +31,15 @@ async def healthz(
     return JSONResponse({"status": "degraded" if degraded else "ok", "checks": checks})
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "description": "Something is not reachable; `checks` names it.",
+            "content": {"application/json": {}},
+        }
+    },
+)
 async def readyz(ctx: ContextDep) -> JSONResponse:
     """This process can serve: its database answers (503 otherwise).
 

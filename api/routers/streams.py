@@ -30,6 +30,7 @@ from api.context import AppContext
 from api.deps import ContextDep, SessionDep, StreamUser, enforce_scope, get_current_user
 from api.errors import AuthenticationFailed, HeadraceError, NotFound, PermissionDenied, invalid
 from api.problems import problem_response
+from api.schemas.common import MAX_DB_INTEGER
 from api.services.access import visible_execution
 from api.services.streams import (
     AccessRevoked,
@@ -112,9 +113,12 @@ async def execution_events(
     session: SessionDep,
     ctx: ContextDep,
     last_event_id: Annotated[
-        int | None, Header(alias="Last-Event-ID", ge=0, description="Resume after this id")
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, le=MAX_DB_INTEGER, description="Resume after this id"),
     ] = None,
-    since: Annotated[int, Query(ge=0, description="Resume after this id (no header)")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_DB_INTEGER, description="Resume after this id (no header)")
+    ] = 0,
 ) -> EventSourceResponse:
     """Server-Sent Events of one execution: what the client missed, then live, then end."""
     await authorize_execution(session, user, execution_id)
@@ -231,7 +235,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 def _since(websocket: WebSocket) -> int:
     raw = websocket.query_params.get("since", "0")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_DB_INTEGER:
         raise invalid("/query/since", "since must be a non-negative integer (an event id)")
     return int(raw)
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from api.deps import AdminUser, ContextDep, SessionDep
-from api.schemas.common import Page
+from api.schemas.common import Page, PageLimit, PageOffset
 from api.schemas.users import UserCreate, UserPublic, UserUpdate
 from api.services import users
 from db.repositories.users import UserRepository
@@ -25,8 +24,8 @@ async def create_user(
 async def list_users(
     _: AdminUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Page[UserPublic]:
     rows, total = await UserRepository(session).page(limit=limit, offset=offset)
     data = [UserPublic.model_validate(u) for u in rows]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from api.deps import Reader, SessionDep, Writer
 from api.routers.triggers import TriggerDepsDep
-from api.schemas.common import Page
+from api.schemas.common import Page, PageLimit, PageOffset
 from api.schemas.webhooks import SecretRotation, WebhookCreate, WebhookPublic, WebhookUpdate
 from api.services import webhooks
 
@@ -30,8 +29,8 @@ async def list_webhooks(
     session: SessionDep,
     deps: TriggerDepsDep,
     workflow_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Page[WebhookPublic]:
     data, total = await webhooks.list_webhooks(
         session, deps, user, workflow_id=workflow_id, limit=limit, offset=offset

@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import ContextDep, Reader, SessionDep, Writer
-from api.schemas.common import Page
+from api.schemas.common import Page, PageLimit, PageOffset
+from api.schemas.storable import StorableText
 from api.schemas.workflows import (
     DefinitionCheck,
     ValidationResult,
@@ -50,9 +51,9 @@ async def list_workflows(
     user: Reader,
     session: SessionDep,
     status: WorkflowStatus | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[StorableText | None, Query(max_length=200)] = None,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> Page[WorkflowPublic]:
     rows, total = await workflows.list_workflows(
         session, user, status=status, q=q, limit=limit, offset=offset

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import PublicModel, RequestModel
+from api.schemas.common import MAX_DB_INTEGER, PublicModel, RequestModel
+from api.schemas.storable import RUN_DATA
 
 ExecutionStatus = Literal[
     "pending", "running", "waiting", "paused", "completed", "failed", "cancelled"
@@ -14,8 +15,8 @@ ExecutionStatus = Literal[
 
 
 class ExecuteRequest(RequestModel):
-    input_data: Any = None
-    variables: dict[str, Any] = Field(default_factory=dict)
+    input_data: Annotated[Any, RUN_DATA] = None
+    variables: Annotated[dict[str, Any], RUN_DATA] = Field(default_factory=dict)
     async_mode: bool = Field(False, description="Answer 202 at once instead of waiting.")
 
 
@@ -69,7 +70,7 @@ class ExecutionPublic(ExecutionSummary):
 
 class SignalRequest(RequestModel):
     name: str = Field(min_length=1, max_length=200)
-    payload: Any = None
+    payload: Annotated[Any, RUN_DATA] = None
 
 
 class ApprovalRequest(RequestModel):
@@ -100,7 +101,7 @@ class ControlRequest(RequestModel):
 
 class ResolveRequest(RequestModel):
     action: Literal["retry", "skip", "abort"]
-    output: Any = None
+    output: Annotated[Any, RUN_DATA] = None
     with_: dict[str, Any] | None = Field(
         None, alias="with", description="Merged into the step's `with` for a retry."
     )
@@ -110,4 +111,6 @@ class RetryRequest(RequestModel):
     from_failed: bool = Field(
         False, description="Reuse the completed steps' outputs; run from the failed steps on."
     )
-    version: int | None = Field(None, ge=1, description="Default: the retried run's version.")
+    version: int | None = Field(
+        None, ge=1, le=MAX_DB_INTEGER, description="Default: the retried run's version."
+    )

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, model_validator
 
 from api.schemas.common import PublicModel, RequestModel
+from api.schemas.storable import RUN_DATA
 
 OverlapPolicy = Literal[
     "skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all"
@@ -30,7 +31,7 @@ class ScheduleTrigger(RequestModel):
     catchup_window: str | None = None
     start_at: str | None = None
     end_at: str | None = None
-    input_data: dict[str, object] | None = None
+    input_data: Annotated[dict[str, object] | None, RUN_DATA] = None
 
     @model_validator(mode="after")
     def _one_spec(self) -> ScheduleTrigger:
@@ -121,7 +122,7 @@ class TriggerPatch(RequestModel):
     catchup_window: str | None = None
     start_at: str | None = None
     end_at: str | None = None
-    input_data: dict[str, object] | None = None
+    input_data: Annotated[dict[str, object] | None, RUN_DATA] = None
     url_path: str | None = Field(None, pattern=URL_PATH_PATTERN)
     method: WebhookMethod | None = None
     event_type: str | None = Field(None, min_length=1, max_length=200)

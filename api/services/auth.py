@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import AuthenticationFailed, RateLimited
 from api.rate_limit import Limiter, retry_after_header
 from api.schemas.auth import TokenPair
+from api.schemas.storable import is_storable
 from api.security import PasswordHasher, TokenClaims, create_token, decode_token
 from core.settings import Settings
 from db.base import utcnow
@@ -88,7 +89,8 @@ async def login(
 ) -> TokenPair:
     throttle = LoginThrottle(deps.limiter, deps.settings, email, address)
     await throttle.admit()
-    user = await UserRepository(session).by_email(email)
+    # An email no database can hold belongs to nobody (PostgreSQL refuses to compare it).
+    user = await UserRepository(session).by_email(email) if is_storable(email) else None
     # End the read: the connection goes back to the pool while the hash waits its turn.
     await session.commit()
     # Unknown emails are checked against a dummy hash: the same answer after the same work.

@@ -54,6 +54,7 @@ from api.errors import (
 )
 from api.rate_limit import Limiter, retry_after_header
 from api.schemas.executions import ExecuteResult
+from api.schemas.storable import without_lone_surrogates
 from api.schemas.webhooks import HookAccepted
 from api.services.executions import (
     accepted,
@@ -337,8 +338,8 @@ def parse_body(body: bytes, content_type: str, limits: BodyLimits | None = None)
     limits = limits or BodyLimits()
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
-        try:
-            return json.loads(body)
+        try:  # (Temporal's JSON cannot carry lone surrogates: U+FFFD, as stored)
+            return without_lone_surrogates(json.loads(body))
         except (ValueError, RecursionError) as exc:
             raise invalid("/body", f"the body is not valid JSON: {exc}", "invalid_json") from exc
     if media == "application/x-www-form-urlencoded":

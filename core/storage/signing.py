@@ -37,6 +37,6 @@ class DownloadSigner:
 
     def verify(self, key: str, expires: int, signature: str) -> bool:
         """True if the link was made by this signer and has not expired."""
-        if expires < time.time():
-            return False
+        if expires < time.time() or not signature.isascii():
+            return False  # (compare_digest refuses non-ASCII text: no signature has any)
         return hmac.compare_digest(self.signature(key, expires), signature)

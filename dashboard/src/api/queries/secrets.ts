@@ -18,7 +18,8 @@ export const secretListQuery = () =>
 export function useCreateSecret() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { name: string; value: string }) => unwrap(api.POST("/api/v1/secrets", { body })),
+    mutationFn: (body: { name: string; value: string; shared?: boolean }) =>
+      unwrap(api.POST("/api/v1/secrets", { body: { shared: false, ...body } })),
     onSuccess: () => void qc.invalidateQueries({ queryKey: secretKeys.list() }),
   });
 }
