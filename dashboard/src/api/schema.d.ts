@@ -16,6 +16,9 @@ export interface paths {
         /**
          * Token
          * @description Log in with the OAuth2 password form (``username`` is the email).
+         *
+         *     Failed logins are throttled per account and per client address: past the limit the
+         *     answer is 429 with ``Retry-After``, whatever the password.
          */
         post: operations["token_api_v1_auth_token_post"];
         delete?: never;
@@ -33,7 +36,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Refresh */
+        /**
+         * Refresh
+         * @description Trade a refresh token for a new pair. Each refresh token is good once: presenting a
+         *     used one again revokes every token of that login.
+         */
         post: operations["refresh_api_v1_auth_refresh_post"];
         delete?: never;
         options?: never;
@@ -90,7 +97,10 @@ export interface paths {
         delete: operations["delete_user_api_v1_users__user_id__delete"];
         options?: never;
         head?: never;
-        /** Update User */
+        /**
+         * Update User
+         * @description Change a user; a new password, another role or disabling revokes its tokens.
+         */
         patch: operations["update_user_api_v1_users__user_id__patch"];
         trace?: never;
     };
@@ -162,6 +172,8 @@ export interface paths {
         /**
          * Validate Definition
          * @description Check a definition without storing it: 200, or 422 with one pointer per problem.
+         *
+         *     It is checked as the caller's own: child workflows they may not run are refused.
          */
         post: operations["validate_definition_api_v1_workflows_validate_post"];
         delete?: never;
@@ -865,7 +877,7 @@ export interface paths {
         };
         /**
          * Healthz
-         * @description The process is up.
+         * @description The process is up (200 whatever its dependencies do); ``?full=1`` names them too.
          */
         get: operations["healthz_healthz_get"];
         put?: never;
@@ -885,7 +897,12 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The database, Temporal and the event bus answer; 503 names those that do not.
+         * @description This process can serve: its database answers (503 otherwise).
+         *
+         *     Temporal and Redis are not part of it: every replica shares them, so their loss would
+         *     take every replica out of the load balancer at once (reads included), while the API
+         *     serves reads, keeps accepted runs pending until Temporal is back and falls back from
+         *     Redis. Their state is in ``/healthz?full=1`` and ``headrace_dependency_up``.
          */
         get: operations["readyz_readyz_get"];
         put?: never;
@@ -974,8 +991,11 @@ export interface components {
         ApiKeyCreate: {
             /** Name */
             name: string;
-            /** Permissions */
-            permissions?: string[];
+            /**
+             * Permissions
+             * @description Scopes of the key: `read` (GET), `write` (change workflows, triggers, webhooks, secrets, integrations, keys), `execute` (start and operate runs), `admin` (user management; admins only). Default: every scope of your role.
+             */
+            permissions?: ("read" | "write" | "execute" | "admin")[] | null;
             /** Expires At */
             expires_at?: string | null;
         };
@@ -2102,7 +2122,7 @@ export interface components {
         WebhookAuth: {
             /**
              * Type
-             * @default none
+             * @description `none` (anyone who knows the URL; must be said explicitly), `header` or `hmac`.
              * @enum {string}
              */
             type: "none" | "header" | "hmac";
@@ -2123,10 +2143,9 @@ export interface components {
             preset?: ("github" | "stripe") | null;
             /**
              * Tolerance
-             * @description `hmac`: seconds a signed timestamp stays valid.
-             * @default 300
+             * @description `hmac`: seconds a signed timestamp stays valid (default HEADRACE_WEBHOOK_TIMESTAMP_TOLERANCE, 300).
              */
-            tolerance: number;
+            tolerance?: number | null;
             /**
              * Require Timestamp
              * @description `hmac`: refuse Headrace signatures without X-Headrace-Timestamp.
@@ -2172,7 +2191,8 @@ export interface components {
              * @enum {string}
              */
             method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-            authentication?: components["schemas"]["WebhookAuth"];
+            /** @description Required: `{"type": "none"}` must be chosen explicitly. */
+            authentication: components["schemas"]["WebhookAuth"];
             rate_limit?: components["schemas"]["RateLimit"];
             /**
              * Is Active
@@ -2508,16 +2528,12 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests; try again after `Retry-After` seconds. */
+            /** @description Too many failed logins for the account or address */
             429: {
                 headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
+                content?: never;
             };
             /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
             503: {
@@ -2609,10 +2625,7 @@ export interface operations {
     };
     me_api_v1_auth_me_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -2677,8 +2690,6 @@ export interface operations {
                 limit?: number;
                 /** @description How many items to skip (0 is the first page). */
                 offset?: number;
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path?: never;
@@ -2739,10 +2750,7 @@ export interface operations {
     };
     create_user_api_v1_users_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -2824,10 +2832,7 @@ export interface operations {
     };
     delete_user_api_v1_users__user_id__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 user_id: string;
@@ -2905,10 +2910,7 @@ export interface operations {
     };
     update_user_api_v1_users__user_id__patch: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 user_id: string;
@@ -3001,10 +3003,7 @@ export interface operations {
     };
     list_api_keys_api_v1_api_keys_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -3064,10 +3063,7 @@ export interface operations {
     };
     create_api_key_api_v1_api_keys_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -3149,10 +3145,7 @@ export interface operations {
     };
     delete_api_key_api_v1_api_keys__key_id__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 key_id: string;
@@ -3237,8 +3230,6 @@ export interface operations {
                 limit?: number;
                 /** @description How many items to skip (0 is the first page). */
                 offset?: number;
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path?: never;
@@ -3299,10 +3290,7 @@ export interface operations {
     };
     create_workflow_api_v1_workflows_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -3384,10 +3372,7 @@ export interface operations {
     };
     validate_definition_api_v1_workflows_validate_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -3460,10 +3445,7 @@ export interface operations {
     };
     get_workflow_api_v1_workflows__workflow_id__get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -3534,10 +3516,7 @@ export interface operations {
     };
     replace_workflow_api_v1_workflows__workflow_id__put: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -3630,10 +3609,7 @@ export interface operations {
     };
     delete_workflow_api_v1_workflows__workflow_id__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -3711,10 +3687,7 @@ export interface operations {
     };
     patch_workflow_api_v1_workflows__workflow_id__patch: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -3807,10 +3780,7 @@ export interface operations {
     };
     list_versions_api_v1_workflows__workflow_id__versions_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -3881,10 +3851,7 @@ export interface operations {
     };
     execute_api_v1_workflows__workflow_id__execute_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -3993,8 +3960,6 @@ export interface operations {
                 limit?: number;
                 /** @description How many items to skip (0 is the first page). */
                 offset?: number;
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path?: never;
@@ -4064,10 +4029,7 @@ export interface operations {
     };
     get_execution_api_v1_executions__execution_id__get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4144,8 +4106,6 @@ export interface operations {
                 limit?: number;
                 /** @description Only entries with a greater id */
                 after?: number;
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path: {
@@ -4217,10 +4177,7 @@ export interface operations {
     };
     cancel_execution_api_v1_executions__execution_id__cancel_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4300,10 +4257,7 @@ export interface operations {
     };
     signal_execution_api_v1_executions__execution_id__signal_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4396,10 +4350,7 @@ export interface operations {
     };
     approve_api_v1_executions__execution_id__approve_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4492,10 +4443,7 @@ export interface operations {
     };
     reject_api_v1_executions__execution_id__reject_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4588,10 +4536,7 @@ export interface operations {
     };
     pause_execution_api_v1_executions__execution_id__pause_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4671,10 +4616,7 @@ export interface operations {
     };
     resume_execution_api_v1_executions__execution_id__resume_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4754,10 +4696,7 @@ export interface operations {
     };
     resolve_step_api_v1_executions__execution_id__steps__step_id__resolve_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -4851,10 +4790,7 @@ export interface operations {
     };
     retry_execution_api_v1_executions__execution_id__retry_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -5026,10 +4962,7 @@ export interface operations {
     };
     list_secrets_api_v1_secrets_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -5089,10 +5022,7 @@ export interface operations {
     };
     create_secret_api_v1_secrets_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -5174,10 +5104,7 @@ export interface operations {
     };
     replace_secret_api_v1_secrets__name__put: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 name: string;
@@ -5270,10 +5197,7 @@ export interface operations {
     };
     delete_secret_api_v1_secrets__name__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 name: string;
@@ -5351,10 +5275,7 @@ export interface operations {
     };
     share_secret_api_v1_secrets__name__patch: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 name: string;
@@ -5454,8 +5375,6 @@ export interface operations {
                 until?: string | null;
                 /** @description Width of the runs-over-time buckets. */
                 bucket?: "hour" | "day";
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path?: never;
@@ -5523,8 +5442,6 @@ export interface operations {
                 until?: string | null;
                 /** @description Width of the runs-over-time buckets. */
                 bucket?: "hour" | "day";
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path: {
@@ -5596,10 +5513,7 @@ export interface operations {
     };
     list_triggers_api_v1_workflows__workflow_id__triggers_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -5670,10 +5584,7 @@ export interface operations {
     };
     add_trigger_api_v1_workflows__workflow_id__triggers_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 workflow_id: string;
@@ -5768,10 +5679,7 @@ export interface operations {
     };
     get_trigger_api_v1_triggers__trigger_id__get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 trigger_id: string;
@@ -5842,10 +5750,7 @@ export interface operations {
     };
     delete_trigger_api_v1_triggers__trigger_id__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 trigger_id: string;
@@ -5923,10 +5828,7 @@ export interface operations {
     };
     update_trigger_api_v1_triggers__trigger_id__patch: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 trigger_id: string;
@@ -6019,10 +5921,7 @@ export interface operations {
     };
     run_now_api_v1_triggers__trigger_id__run_now_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 trigger_id: string;
@@ -6102,10 +6001,7 @@ export interface operations {
     };
     backfill_api_v1_triggers__trigger_id__backfill_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 trigger_id: string;
@@ -6204,8 +6100,6 @@ export interface operations {
                 limit?: number;
                 /** @description How many items to skip (0 is the first page). */
                 offset?: number;
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
             };
             header?: never;
             path?: never;
@@ -6275,10 +6169,7 @@ export interface operations {
     };
     create_webhook_api_v1_webhooks_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -6369,10 +6260,7 @@ export interface operations {
     };
     get_webhook_api_v1_webhooks__webhook_id__get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 webhook_id: string;
@@ -6443,10 +6331,7 @@ export interface operations {
     };
     delete_webhook_api_v1_webhooks__webhook_id__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 webhook_id: string;
@@ -6524,10 +6409,7 @@ export interface operations {
     };
     update_webhook_api_v1_webhooks__webhook_id__patch: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 webhook_id: string;
@@ -6620,10 +6502,7 @@ export interface operations {
     };
     rotate_secret_api_v1_webhooks__webhook_id__rotate_secret_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 webhook_id: string;
@@ -6716,10 +6595,7 @@ export interface operations {
     };
     list_integrations_api_v1_integrations_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -6779,10 +6655,7 @@ export interface operations {
     };
     create_integration_api_v1_integrations_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -6864,10 +6737,7 @@ export interface operations {
     };
     sync_from_n8n_api_v1_integrations_n8n_sync_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -6949,10 +6819,7 @@ export interface operations {
     };
     get_integration_api_v1_integrations__integration_id__get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 integration_id: string;
@@ -7023,10 +6890,7 @@ export interface operations {
     };
     delete_integration_api_v1_integrations__integration_id__delete: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 integration_id: string;
@@ -7104,10 +6968,7 @@ export interface operations {
     };
     update_integration_api_v1_integrations__integration_id__patch: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 integration_id: string;
@@ -7200,10 +7061,7 @@ export interface operations {
     };
     test_integration_api_v1_integrations__integration_id__test_post: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 integration_id: string;
@@ -7283,10 +7141,7 @@ export interface operations {
     };
     list_artifacts_api_v1_executions__execution_id__artifacts_get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -7357,10 +7212,7 @@ export interface operations {
     };
     download_artifact_api_v1_executions__execution_id__artifacts__key__get: {
         parameters: {
-            query?: {
-                /** @description Bearer token for clients that cannot set headers (SSE) */
-                access_token?: string | null;
-            };
+            query?: never;
             header?: never;
             path: {
                 execution_id: string;
@@ -7639,7 +7491,10 @@ export interface operations {
     };
     healthz_healthz_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Also report the dependencies (database, Temporal, Redis) */
+                full?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7652,9 +7507,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
