@@ -24,6 +24,7 @@ from api.middleware import (
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.rate_limit import build_limiter
+from api.request_limits import RequestLimitMiddleware
 from api.routers import (
     analytics,
     api_keys,
@@ -117,6 +118,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body)
+    app.add_middleware(RequestLimitMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(CodecCorsMiddleware, origins=codec_origins(settings))

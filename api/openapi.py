@@ -144,8 +144,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ),
     ErrorRule(
         429,
-        "Too many requests; try again after `Retry-After` seconds.",
-        lambda op: op.exchanges_credentials or op.webhook_intake,
+        "Too many requests (the API-wide limit, the login throttle or the webhook's own "
+        "limit); try again after `Retry-After` seconds.",
+        lambda op: op.under_api or op.webhook_intake,
         headers=(_RETRY_AFTER,),
     ),
     ErrorRule(

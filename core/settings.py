@@ -11,7 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from limits import parse
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "production", "test"]
@@ -136,6 +137,16 @@ class Settings(BaseSettings):
     )
 
     # --- limits -----------------------------------------------------------------------
+    api_rate_limit: str = Field(
+        "6000/minute",
+        description="Requests to /api/v1 one API key or user may make, in a moving window "
+        "(`limits` notation: `100/second`, `6000/minute`, `50000/hour`).",
+    )
+    api_anonymous_rate_limit: str = Field(
+        "600/minute",
+        description="Requests to /api/v1 one client address may make without credentials "
+        "(login and webhooks have limits of their own).",
+    )
     sync_wait: float = Field(30.0, description="Seconds a synchronous execute waits.")
     inline_limit: int = Field(
         256 * KIB, description="Step outputs above this size go to object storage."
@@ -216,6 +227,15 @@ class Settings(BaseSettings):
         description="Port a `headrace worker`'s Temporal SDK Prometheus exporter listens on "
         "(on HEADRACE_HOST; metrics prefixed `headrace_temporal_`); unset: off.",
     )
+
+    @field_validator("api_rate_limit", "api_anonymous_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit ({exc}); write e.g. `600/minute`") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_missing_secret_in_production(self) -> Settings:

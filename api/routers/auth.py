@@ -7,6 +7,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import ContextDep, CurrentUser, SessionDep
 from api.schemas.auth import RefreshRequest, TokenPair
+from api.schemas.common import Problem
 from api.schemas.users import UserPublic
 from api.services import auth
 from api.services.auth import AuthDeps
@@ -17,7 +18,9 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/token",
     response_model=TokenPair,
-    responses={429: {"description": "Too many failed logins for the account or address"}},
+    responses={
+        429: {"model": Problem, "description": "Too many failed logins for the account or address"}
+    },
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
