@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activities import integrations as n8n_client
+from core import integrations as n8n_client
 from tests.integrations.fake_n8n import TARGET_PLACEHOLDER, FakeN8n, load_fixture
 from tests.integrations.n8n_answers import CASES, KNOWN_ANSWERS
 from tests.support.runner import Runner
