@@ -10,8 +10,7 @@ redact them from outputs and errors before anything is recorded.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -22,17 +21,10 @@ from temporal_workflows.expressions import (
     redact_secrets,
     resolve_secret_markers,
 )
-from temporal_workflows.secret_markers import (
-    SECRET_MARKER_PREFIX,
-    keyed_secret_names,
-)
+from temporal_workflows.secret_markers import contains_unkeyed_markers, keyed_secret_names
 
 SecretLookup = Callable[[str, Collection[str]], Awaitable[dict[str, str]]]
 """``(workflow id, names)``: the values of those secrets the workflow's owner may use."""
-
-# The unkeyed markers of runs started before keys existed: their references cannot be told
-# from forged text, so such a run's steps refuse them instead of guessing.
-_LEGACY_MARKER = re.compile(re.escape(SECRET_MARKER_PREFIX) + r"[A-Za-z_][A-Za-z0-9_]*\u0000")
 
 
 class SecretResolver:
@@ -53,7 +45,9 @@ class SecretResolver:
         """
         names = keyed_secret_names(value, key)
         if not names:
-            if not key and _has_legacy_marker(value):
+            # A run started before keys existed: its references cannot be told from forged
+            # text, so its steps refuse them instead of guessing.
+            if not key and contains_unkeyed_markers(value):
                 raise _error(
                     "this run started before secret references were keyed; start it again",
                     "SecretError",
@@ -88,16 +82,6 @@ def redacted_error(error: ApplicationError, hidden: list[str]) -> ApplicationErr
         non_retryable=error.non_retryable,
         next_retry_delay=error.next_retry_delay,
     )
-
-
-def _has_legacy_marker(value: Any) -> bool:
-    if isinstance(value, str):
-        return _LEGACY_MARKER.search(value) is not None
-    if isinstance(value, Mapping):
-        return any(_has_legacy_marker(k) or _has_legacy_marker(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_legacy_marker(item) for item in value)
-    return False
 
 
 def _error(message: str, error_type: str) -> ApplicationError:

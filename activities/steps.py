@@ -23,7 +23,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,20 +45,11 @@ logger = logging.getLogger(__name__)
 ConnectionLookup = Callable[[str, str, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[str]]]]
 
 
-# What of an http step's input makes the request itself (HttpRequestInput's fields).
-REQUEST_FIELDS = (
-    "step_id",
-    "execution_id",
-    "method",
-    "url",
-    "headers",
-    "query",
-    "json",
-    "body",
-    "form",
-    "auth",
-    "expect_status",
-    "follow_redirects",
+# What of an http step's input makes the request itself: the fields both types have.
+REQUEST_FIELDS = tuple(
+    f.name
+    for f in fields(HttpRequestInput)
+    if f.name in {step_field.name for step_field in fields(HttpStepInput)}
 )
 
 

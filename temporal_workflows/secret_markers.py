@@ -26,6 +26,7 @@ __all__ = [
     "SECRET_MARKER_SUFFIX",
     "SecretReferences",
     "contains_secret_markers",
+    "contains_unkeyed_markers",
     "keyed_secret_names",
     "redact_secrets",
     "secret_marker",
@@ -38,6 +39,10 @@ REDACTED = "***"
 # Anything marker-shaped, keyed or not, genuine or forged: what redaction hides.
 _ANY_MARKER = re.compile(
     re.escape(SECRET_MARKER_PREFIX) + r"[^\u0000]+" + re.escape(SECRET_MARKER_SUFFIX)
+)
+# The marker of a run started before keys existed: a name alone.
+_UNKEYED_MARKER = re.compile(
+    re.escape(SECRET_MARKER_PREFIX) + r"[A-Za-z_][A-Za-z0-9_]*" + re.escape(SECRET_MARKER_SUFFIX)
 )
 # A marker as a run writes it: its key, then the secret's name.
 _KEYED_MARKER = re.compile(
@@ -79,16 +84,12 @@ class SecretReferences(Mapping[str, str]):
 
 def contains_secret_markers(value: Any) -> bool:
     """Tell whether any string inside ``value`` (dict keys included) looks like a marker."""
-    if isinstance(value, str):
-        return SECRET_MARKER_PREFIX in value
-    if isinstance(value, Mapping):
-        return any(
-            contains_secret_markers(key) or contains_secret_markers(item)
-            for key, item in value.items()
-        )
-    if isinstance(value, list | tuple):
-        return any(contains_secret_markers(item) for item in value)
-    return False
+    return any(SECRET_MARKER_PREFIX in text for text in _strings(value))
+
+
+def contains_unkeyed_markers(value: Any) -> bool:
+    """Tell whether ``value`` holds a marker of the form runs wrote before they had keys."""
+    return any(_UNKEYED_MARKER.search(text) for text in _strings(value))
 
 
 def substitute_secret_markers(value: Any, key: str, lookup: Callable[[str], str]) -> Any:
@@ -148,6 +149,19 @@ def redact_secrets(value: Any, secret_values: Iterable[str]) -> Any:
         return pattern.sub(REDACTED, text) if pattern is not None else text
 
     return _map_strings(value, redact)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside ``value``, dict keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
