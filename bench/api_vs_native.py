@@ -30,14 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.table import Table
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.interpreter import fan_out, http_chain, pct, start_http_server, timed
+from bench.interpreter import fan_out, http_chain, pct, print_table, start_http_server, timed
 from bench.native import NativeFanOut, NativeHttpChain
 from bench.native_activities import NativeActivities
 from bench.webhooks import EMAIL, PASSWORD, free_port, start_dev, wait_until_up
@@ -192,7 +190,7 @@ async def main(quick: bool) -> None:
             dev.terminate()
             dev.wait(timeout=60)
             http_server.should_exit = True
-    print_table(rows)
+    print_table(rows, "Headrace (REST API of headrace dev) vs native Temporal, same dev server")
 
 
 async def scenarios(
@@ -250,20 +248,6 @@ async def webhook_rows(
         )
         rows.append((f"webhook ?wait=true, {clients} client(s): p50 (ms)", "info", 0.0, p50))
     return rows
-
-
-def print_table(rows: list[tuple[str, str, float, float]]) -> None:
-    table = Table(title="Headrace (REST API of headrace dev) vs native Temporal, same dev server")
-    for column in ("scenario", "native", "headrace", "ratio"):
-        table.add_column(column, justify="right" if column != "scenario" else "left")
-    for label, kind, base, headrace in rows:
-        if kind == "info":
-            table.add_row(label, "", f"{headrace:.1f}", "")
-            continue
-        ratio = (base / headrace) if kind == "rate" else (headrace / base)
-        table.add_row(label, f"{base:.3f}", f"{headrace:.3f}", f"{ratio:.2f}x")
-    Console().print(table)
-    print("ratio: Headrace time / native time, or native rate / Headrace rate: below 1 is faster")
 
 
 if __name__ == "__main__":

@@ -283,11 +283,19 @@ async def run_scenarios(
     return rows
 
 
-def print_table(rows: list[tuple[str, str, float, float]]) -> None:
-    table = Table(title="Headrace interpreter vs native Temporal workflows (same dev server)")
+def print_table(
+    rows: list[tuple[str, str, float, float]],
+    title: str = "Headrace interpreter vs native Temporal workflows (same dev server)",
+) -> None:
+    """One row a scenario: ``(label, kind, native, headrace)``; ``kind`` "rate" compares
+    rates (native / Headrace), "info" shows the Headrace figure alone, any other durations."""
+    table = Table(title=title)
     for column in ("scenario", "native", "headrace", "headrace / native"):
         table.add_column(column, justify="right" if column != "scenario" else "left")
     for label, kind, native, headrace in rows:
+        if kind == "info":
+            table.add_row(label, "", f"{headrace:.1f}", "")
+            continue
         ratio = (native / headrace) if kind == "rate" else (headrace / native)
         table.add_row(label, f"{native:.3f}", f"{headrace:.3f}", f"{ratio:.2f}x")
     Console().print(table)
