@@ -116,32 +116,20 @@ class RedisLimiter:
         await self._redis.delete(f"{self._prefix}rl:{key}:{number}")
 
 
-class FallbackLimiter:
-    """Redis while it answers; in-process windows while it does not."""
+class RedisFallback:
+    """Runs an operation on Redis while it answers, and its in-process twin while it does not.
 
-    def __init__(self, primary: Limiter, fallback: Limiter | None = None) -> None:
-        self._primary = primary
-        self._fallback = fallback or MemoryLimiter()
+    After a failure Redis is skipped for :data:`RETRY_REDIS_AFTER` seconds; the switch both
+    ways is logged once, ``headrace_dependency_up{dependency="redis"}`` follows it, and each
+    call served without Redis counts in ``headrace_dependency_fallbacks_total``.
+    """
+
+    def __init__(self, operation: str) -> None:
+        self._operation = operation  # the metric's label: what Redis was needed for
         self._failed_at = float("-inf")
         self._down = False
 
-    async def hit(self, key: str, limit: int, window: float) -> float | None:
-        return await self._either(
-            lambda: self._primary.hit(key, limit, window),
-            lambda: self._fallback.hit(key, limit, window),
-        )
-
-    async def undo(self, key: str, window: float) -> None:
-        await self._either(
-            lambda: self._primary.undo(key, window), lambda: self._fallback.undo(key, window)
-        )
-
-    async def reset(self, key: str, window: float) -> None:
-        await self._either(
-            lambda: self._primary.reset(key, window), lambda: self._fallback.reset(key, window)
-        )
-
-    async def _either(
+    async def run(
         self, primary: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]
     ) -> T:
         if time.monotonic() - self._failed_at >= RETRY_REDIS_AFTER:
@@ -151,18 +139,45 @@ class FallbackLimiter:
                 self._failed_at = time.monotonic()
                 if not self._down:
                     logger.warning(
-                        "Redis is unavailable for rate limits (%s): counting in-process", exc
+                        "Redis is unavailable for %s (%s): counting in-process",
+                        self._operation,
+                        exc,
                     )
                     self._down = True
                     set_dependency_up("redis", False)
             else:
                 if self._down:
-                    logger.warning("Redis is back: rate limits are shared again")
+                    logger.warning("Redis is back for %s: counts are shared again", self._operation)
                     self._down = False
                     set_dependency_up("redis", True)
                 return answer
-        count_fallback("redis", "rate_limit")
+        count_fallback("redis", self._operation)
         return await fallback()
+
+
+class FallbackLimiter:
+    """Redis while it answers; in-process windows while it does not."""
+
+    def __init__(self, primary: Limiter, fallback: Limiter | None = None) -> None:
+        self._primary = primary
+        self._fallback = fallback or MemoryLimiter()
+        self._redis = RedisFallback("rate_limit")
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        return await self._redis.run(
+            lambda: self._primary.hit(key, limit, window),
+            lambda: self._fallback.hit(key, limit, window),
+        )
+
+    async def undo(self, key: str, window: float) -> None:
+        await self._redis.run(
+            lambda: self._primary.undo(key, window), lambda: self._fallback.undo(key, window)
+        )
+
+    async def reset(self, key: str, window: float) -> None:
+        await self._redis.run(
+            lambda: self._primary.reset(key, window), lambda: self._fallback.reset(key, window)
+        )
 
 
 def build_limiter(redis_url: str | None, timeout: float = 0.5) -> Limiter:

@@ -18,7 +18,6 @@ problem with ``Retry-After``.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -28,20 +27,16 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import AuthenticationFailed, RateLimited
 from api.problems import problem_response
+from api.rate_limit import RedisFallback
 from api.security import decode_token
-from core.metrics import count_fallback, set_dependency_up
 from core.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 COUNTED_PREFIX = "/api/v1/"
 NOT_COUNTED = frozenset({"/api/v1/auth/token"})  # the login throttle counts logins
-RETRY_REDIS_AFTER = 1.0  # after a Redis failure, skip it this long
 
 
 @dataclass(frozen=True)
@@ -77,34 +72,16 @@ class RequestLimiter:
             )
             assert isinstance(storage, Storage)  # the async+ scheme gives the asyncio one
             self._shared = MovingWindowRateLimiter(storage)
-        self._failed_at = float("-inf")
+        self._redis = RedisFallback("api_rate_limit")
 
     async def hit(self, item: RateLimitItem, caller: str) -> Verdict:
-        limiter = self._limiter()
-        try:
-            return await self._count(limiter, item, caller)
-        except (RedisError, OSError, TimeoutError) as exc:
-            if limiter is self._local:
-                raise
-            self._redis_failed(exc)
-            return await self._count(self._local, item, caller)
-
-    def _limiter(self) -> MovingWindowRateLimiter:
         if self._shared is None:
-            return self._local
-        if time.monotonic() - self._failed_at < RETRY_REDIS_AFTER:
-            count_fallback("redis", "api_rate_limit")
-            return self._local
-        return self._shared
-
-    def _redis_failed(self, exc: BaseException) -> None:
-        if time.monotonic() - self._failed_at > 60:
-            logger.warning(
-                "Redis is unavailable for API rate limits (%s): counting in-process", exc
-            )
-        self._failed_at = time.monotonic()
-        set_dependency_up("redis", False)
-        count_fallback("redis", "api_rate_limit")
+            return await self._count(self._local, item, caller)
+        shared = self._shared
+        return await self._redis.run(
+            lambda: self._count(shared, item, caller),
+            lambda: self._count(self._local, item, caller),
+        )
 
     @staticmethod
     async def _count(limiter: MovingWindowRateLimiter, item: RateLimitItem, caller: str) -> Verdict:
