@@ -2,7 +2,7 @@
 
 A ``workflow`` step runs its child with the rights of the parent workflow's owner, so the
 loader refuses (``ChildWorkflowForbidden``, not retried) a child that owner may not run:
-the rule of :func:`api.services.access.can_see` (the owner's own, shared, or any if the
+the rule of :func:`core.access.can_see` (the owner's own, shared, or any if the
 owner is an admin). The owner is read now, not taken from the run's input.
 """
 
@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.access import can_see
-from db.models import User, Workflow, WorkflowVersion
+from db.models import Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowRepository
 from temporal_workflows.run_types import ChildDefinition, ChildDefinitionInput
 from temporal_workflows.validation import DefinitionInvalid, validate_definition
@@ -51,9 +51,7 @@ class DefinitionActivities:
     async def _check_owner_may_run(
         self, session: AsyncSession, parent_workflow_id: str, child: Workflow
     ) -> None:
-        parent_id = _uuid(parent_workflow_id)
-        parent = await WorkflowRepository(session).get(parent_id) if parent_id else None
-        owner = await session.get(User, parent.owner_id) if parent else None
+        owner = await WorkflowRepository(session).owner(parent_workflow_id)
         if owner is None or not can_see(owner, child):
             raise ApplicationError(
                 f"workflow {parent_workflow_id} may not run workflow {child.id}: "

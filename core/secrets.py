@@ -7,15 +7,14 @@ them, and nowhere else.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.access import is_admin
 from core.encryption import Encryptor
-from db.models import User, Workflow
 from db.repositories.secrets import SecretRepository
+from db.repositories.workflows import WorkflowRepository
 
 
 class SecretVault:
@@ -31,18 +30,10 @@ class SecretVault:
         if not names:
             return {}
         async with self._sessions() as session:
-            owner = await _workflow_owner(session, workflow_id)
+            owner = await WorkflowRepository(session).owner(workflow_id)
             if owner is None:
                 return {}
             rows = await SecretRepository(session).by_names(
                 names, usable_by=None if is_admin(owner) else owner.id
             )
         return {row.name: self._encryptor.decrypt(row.value_encrypted) for row in rows}
-
-
-async def _workflow_owner(session: AsyncSession, workflow_id: str) -> User | None:
-    try:
-        workflow = await session.get(Workflow, uuid.UUID(workflow_id))
-    except ValueError:
-        return None
-    return await session.get(User, workflow.owner_id) if workflow is not None else None

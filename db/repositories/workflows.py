@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Workflow, WorkflowVersion
+from db.models import User, Workflow, WorkflowVersion
 
 _T = TypeVar("_T")
 
@@ -29,6 +29,14 @@ class WorkflowRepository:
 
     async def get(self, workflow_id: uuid.UUID) -> Workflow | None:
         return await self.session.get(Workflow, workflow_id)
+
+    async def owner(self, workflow_id: str) -> User | None:
+        """The owner of the workflow ``workflow_id`` (an id as text, as runs carry it)."""
+        try:
+            workflow = await self.get(uuid.UUID(workflow_id))
+        except ValueError:
+            return None
+        return await self.session.get(User, workflow.owner_id) if workflow is not None else None
 
     async def add(self, workflow: Workflow) -> Workflow:
         self.session.add(workflow)
