@@ -19,13 +19,16 @@ COPY activities/ activities/
 COPY db/ db/
 COPY temporal_workflows/ temporal_workflows/
 COPY worker/ worker/
+COPY express/ express/
 RUN pip wheel --wheel-dir /wheels .
 
 # --- stage 3: the runtime ----------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 HEADRACE_ENVIRONMENT=production HEADRACE_HOST=0.0.0.0
-RUN groupadd --system headrace && useradd --system --gid headrace --home-dir /app headrace
+# A fixed UID/GID: Kubernetes checks runAsNonRoot against a numeric user (deploy/k8s).
+RUN groupadd --system --gid 10001 headrace \
+    && useradd --system --uid 10001 --gid headrace --home-dir /app headrace
 COPY --from=build /wheels /wheels
 RUN pip install --no-index --find-links /wheels headrace && rm -rf /wheels
 # The API serves the dashboard from <site-packages>/dashboard/dist (next to the api package).

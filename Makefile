@@ -33,9 +33,9 @@ dev: install bytecode
 
 # Tools the tests drive that come from Debian, not PyPI: Chromium for the dashboard's browser
 # tests (a Playwright download is not possible here) and docker-compose, which validates the
-# compose file offline. Installed when we may; else those tests skip (or, in CI, fail) and
-# say why.
-DEBIAN_TOOLS := chromium:chromium docker-compose:docker-compose
+# compose file offline, and kubectl, whose embedded kustomize renders deploy/k8s. Installed
+# when we may; else those tests skip (or, in CI, fail) and say why.
+DEBIAN_TOOLS := chromium:chromium docker-compose:docker-compose kubectl:kubectl
 
 tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do command -v "$${pair%%:*}" >/dev/null 2>&1 \

@@ -46,6 +46,7 @@ class DefinitionActivities:
             definition=definition,
             variables=workflow.variables or {},
             secret_key=token_hex(16),
+            name=workflow.name,
         )
 
     async def _check_owner_may_run(

@@ -12,6 +12,7 @@ of the user's definition. What it raises tells Temporal whether a retry can help
     HttpInvalidRequest          bad URL, scheme, method, body or auth    no
     HttpResponseTooLarge        body over ``max_response_bytes``         no
     HttpTooManyRedirects        redirect loop                            no
+    HttpPaginationError         ``paginate`` cannot follow the pages      no
 
 A status listed in ``expect_status`` is a success whatever it is. Messages name the
 method and the URL without its query string, fragment or user info (they may carry
@@ -40,6 +41,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_pages import fetch_pages
 from core.network_guard import BlockedAddressError
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 50 * 1024 * 1024
@@ -79,6 +81,7 @@ class HttpRequestInput:
     timeout_seconds: float | None = None
     follow_redirects: bool = True
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    paginate: dict[str, Any] | None = None  # see activities/http_pages.py
 
 
 class HttpActivities:
@@ -113,6 +116,13 @@ class HttpActivities:
         """
         # Templates often render "get"; HTTP methods are case-sensitive upper-case tokens.
         req = dataclasses.replace(req, method=req.method.strip().upper())
+        if req.paginate is not None:
+            _validate(req, _describe(req.method, req.url))
+            return await fetch_pages(self._request_one, req, _describe(req.method, req.url))
+        return await self._request_one(req)
+
+    async def _request_one(self, req: HttpRequestInput) -> dict[str, Any]:
+        """One request (one page): its output, or the ApplicationError its failure is."""
         target = _describe(req.method, req.url)
         request = _build_request(self._client, req, target)
         auth = _basic_auth(req.auth)

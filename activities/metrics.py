@@ -69,6 +69,16 @@ STEP_ATTEMPTS = Histogram(
     buckets=(1, 2, 3, 5, 10, 20),
 )
 
+LLM_TOKENS = Counter(
+    "headrace_llm_tokens_total",
+    "Tokens that llm and agent steps' model calls used, by model and kind (prompt, "
+    "completion); per workflow, see the analytics API",
+    ["model", "kind"],
+)
+# Model names are the user's text: the first this many seen get a series, later ones `other`.
+MAX_MODEL_LABELS = 100
+_models: set[str] = set()
+
 _STARTED_MEMORY = 10_000
 _started: OrderedDict[tuple[str, str], datetime] = OrderedDict()
 
@@ -89,6 +99,24 @@ def observe_events(messages: Iterable[Mapping[str, Any]], *, trigger_type: str =
             EXECUTIONS_FINISHED.labels(trigger, kind[10:]).inc()
         elif kind.startswith("step."):
             _observe_step(kind[5:], message)
+        elif kind == "llm.usage":
+            _observe_tokens(message.get("data"))
+
+
+def _observe_tokens(data: Any) -> None:
+    """Count one model call's tokens (an ``llm.usage`` event of activities/llm.py)."""
+    if not isinstance(data, Mapping):
+        return
+    model = str(data.get("model") or UNKNOWN)[:100]
+    if model not in _models:
+        if len(_models) >= MAX_MODEL_LABELS:
+            model = OTHER
+        else:
+            _models.add(model)
+    for kind in ("prompt", "completion"):
+        count = data.get(f"{kind}_tokens")
+        if isinstance(count, int) and count > 0:
+            LLM_TOKENS.labels(model, kind).inc(count)
 
 
 def _observe_step(what: str, message: Mapping[str, Any]) -> None:

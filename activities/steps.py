@@ -21,28 +21,36 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.events import EventRecorder
 from activities.http import HttpActivities, HttpRequestInput
 from activities.progress import ProgressReporter, reporting
 from activities.secrets import SecretResolver, redacted_error
-from core.connections import ConnectionRefused, ConnectionUnavailable
+from core.connection_limits import ConnectionGate
+from core.connections import (
+    AppliedConnection,
+    ConnectionConfig,
+    ConnectionRefused,
+    ConnectionUnavailable,
+)
 from temporal_workflows.expressions import redact_secrets
+from temporal_workflows.retry import next_retry_delay
 from temporal_workflows.run_types import EventRecord, HttpStepInput, StepLifecycle, StepOutcome
 
 logger = logging.getLogger(__name__)
 
 # (workflow id, connection name, request) -> (the request made whole, credential values)
-ConnectionLookup = Callable[[str, str, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[str]]]]
+ConnectionLookup = Callable[[str, str, dict[str, Any]], Awaitable[AppliedConnection]]
 
 
 # What of an http step's input makes the request itself: the fields both types have.
@@ -67,11 +75,13 @@ class StepActivities:
         recorder: EventRecorder,
         secrets: SecretResolver | None = None,
         connections: ConnectionLookup | None = None,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self._http = http
         self._recorder = recorder
         self._secrets = secrets or SecretResolver(None)
         self._connections = connections
+        self._gate = gate
 
     @activity.defn(name="run_http_step")
     async def run_http_step(self, step: HttpStepInput) -> StepOutcome:
@@ -81,9 +91,10 @@ class StepActivities:
         hidden: list[str] = []
         try:
             request, hidden = await self._with_secrets(step)
-            request = await self._with_connection(step, request, hidden)
-            with reporting(ProgressReporter(self._recorder, call.execution_id, call.step_id)):
-                output = await self._http.request(HttpRequestInput(**request))
+            request, connection = await self._with_connection(step, request, hidden)
+            async with self._slot(connection):
+                with reporting(ProgressReporter(self._recorder, call.execution_id, call.step_id)):
+                    output = await self._http.request(HttpRequestInput(**request))
         except ApplicationError as error:
             await asyncio.shield(started)
             error = redacted_error(error, hidden)
@@ -94,14 +105,20 @@ class StepActivities:
         output = redact_secrets(output, hidden)
         return await self._complete(call, output, started_recorded=started_recorded)
 
+    def _slot(self, connection: ConnectionConfig | None) -> AbstractAsyncContextManager[None]:
+        """Where the request waits for its connection's max_concurrency and rate_limit."""
+        if connection is None or self._gate is None:
+            return contextlib.nullcontext()
+        return self._gate.slot(connection)
+
     async def _with_connection(
         self, step: HttpStepInput, request: dict[str, Any], hidden: list[str]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], ConnectionConfig | None]:
         """Resolve a named ``connection`` (base URL + auth) into the request; its credentials
         join the values hidden from the output."""
         name, path = step.connection, request.pop("path", None)
         if not name:
-            return request
+            return request, None
         if self._connections is None:
             raise ApplicationError(
                 "connections are not available on this worker",
@@ -110,17 +127,15 @@ class StepActivities:
             )
         try:
             with_path = {**request, "connection": name, "path": path}
-            resolved, credentials = await self._connections(
-                str(step.workflow_id), str(name), with_path
-            )
+            applied = await self._connections(str(step.workflow_id), str(name), with_path)
         except ConnectionRefused as exc:
             raise ApplicationError(
                 str(exc), type="HttpConnectionError", non_retryable=True
             ) from None
         except ConnectionUnavailable as exc:
             raise ApplicationError(str(exc), type="HttpConnectionUnavailable") from None
-        hidden.extend(credentials)
-        return resolved
+        hidden.extend(applied.credentials)
+        return applied.request, applied.connection
 
     async def _with_secrets(self, step: HttpStepInput) -> tuple[dict[str, Any], list[str]]:
         """The request, with the run's secret references replaced, and every form of the
@@ -186,7 +201,7 @@ class StepActivities:
 
     async def _report_failure(self, call: StepCall, error: ApplicationError) -> None:
         info = activity.info()
-        delay = _next_delay(info.retry_policy, info.attempt, error)
+        delay = next_retry_delay(info.retry_policy, info.attempt, error)
         if delay is None:
             return
         event = EventRecord(
@@ -206,24 +221,6 @@ class StepActivities:
             ts=datetime.now(UTC),
         )
         await self._record_quietly(call.execution_id, event)
-
-
-def _next_delay(
-    policy: RetryPolicy | None, attempt: int, error: ApplicationError
-) -> timedelta | None:
-    """The delay before Temporal's next attempt, or None when it will not retry."""
-    if error.non_retryable or policy is None:
-        return None
-    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
-        return None
-    if error.type and error.type in (policy.non_retryable_error_types or []):
-        return None
-    if error.next_retry_delay is not None:
-        return error.next_retry_delay
-    seconds = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (attempt - 1)
-    if policy.maximum_interval is not None:
-        seconds = min(seconds, policy.maximum_interval.total_seconds())
-    return timedelta(seconds=seconds)
 
 
 def _with_attempt(error: ApplicationError) -> ApplicationError:

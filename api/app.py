@@ -28,6 +28,7 @@ from api.request_limits import RequestLimitMiddleware
 from api.routers import (
     analytics,
     api_keys,
+    approvals,
     artifacts,
     auth,
     codec,
@@ -47,12 +48,15 @@ from api.security import PasswordHasher
 from api.services.sweeper import sweep_forever
 from api.services.users import ensure_admin
 from api.temporal_client import TemporalGateway
+from core.database import engine_for
 from core.encryption import Encryptor
 from core.events import EventBus, build_event_bus
 from core.logging_config import RequestIdMiddleware
 from core.settings import Settings
 from core.storage import build_object_store
-from db.session import create_engine, create_session_factory
+from core.tracing import instrument_api
+from db.session import create_session_factory
+from express.runner import express_host
 
 DASHBOARD_DIST = Path(__file__).resolve().parent.parent / "dashboard" / "dist"
 
@@ -60,7 +64,7 @@ DASHBOARD_DIST = Path(__file__).resolve().parent.parent / "dashboard" / "dist"
 def build_context(
     settings: Settings, temporal_client: Client | None = None, bus: EventBus | None = None
 ) -> AppContext:
-    engine = create_engine(settings.effective_database_url)
+    engine = engine_for(settings)
     ctx = AppContext(
         settings=settings,
         engine=engine,
@@ -100,7 +104,10 @@ def create_app(
             asyncio.create_task(sweep_forever(ctx)) if settings.pending_sweep_interval > 0 else None
         )
         try:
-            yield
+            # Express runs run here; those a previous life of this process left are
+            # marked interrupted first, those still going at shutdown end interrupted.
+            async with express_host(settings, ctx.sessions, ctx.bus):
+                yield
         finally:
             if sweeper is not None:
                 sweeper.cancel()
@@ -130,13 +137,15 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, api_keys, workflows, executions, streams, secrets, analytics):
         api.include_router(module.router)
-    for module in (triggers, webhooks, integrations, artifacts, codec):
+    for module in (triggers, webhooks, integrations, artifacts, codec, approvals):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(hooks.router)
+    app.include_router(approvals.links)
     _mount_dashboard(app)
     install_openapi(app)
+    instrument_api(app, settings)
     return app
 
 
@@ -156,7 +165,7 @@ def _mount_dashboard(app: FastAPI) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str) -> FileResponse:
         # Client-side routes fall back to index.html; real files are served as they are.
-        if path.startswith(("api/", "hooks/")):
+        if path.startswith(("api/", "hooks/", "approval-links/")):
             raise NotFound(detail=f"No route /{path}")
         candidate = (DASHBOARD_DIST / path).resolve()
         if path and candidate.is_file() and DASHBOARD_DIST in candidate.parents:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,3 +29,6 @@ class AppContext:
     # Live events; the default has no publisher in this process, so its readers poll.
     bus: EventBus = field(default_factory=lambda: InProcessEventBus(live=False))
     stream_options: StreamOptions = field(default_factory=StreamOptions)
+    # Set when the process begins to shut down: open event streams end with a reconnect hint
+    # (so a rolling update never waits on a client that does not hang up).
+    draining: asyncio.Event = field(default_factory=asyncio.Event)

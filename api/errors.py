@@ -11,12 +11,14 @@ The hierarchy::
     ├── Conflict                       409  a clash with the current state
     ├── PayloadTooLarge                413  a body over HEADRACE_MAX_BODY
     ├── RateLimited                    429  with a Retry-After
-    └── UpstreamUnavailable            503  Temporal, the database or the bus cannot be reached
+    ├── UpstreamUnavailable            503  Temporal, the database or the bus cannot be reached
+    └── RunFailed                      500  a ``?wait=true`` webhook call's run failed
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class HeadraceError(Exception):
     title: str = "Internal Server Error"
     type_slug: str = "internal"
     headers: dict[str, str] = field(default_factory=dict)
+    # RFC 9457 extension members, added to the problem's body (e.g. ``execution_id``).
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.detail
@@ -90,6 +94,15 @@ class Conflict(HeadraceError):
 
 
 @dataclass
+class ConcurrencyLimitReached(Conflict):
+    """A start refused by the workflow's ``concurrency`` (``on_limit: cancel_newest``)."""
+
+    detail: str = "The workflow's concurrency limit is reached"
+    title: str = "Concurrency limit reached"
+    type_slug: str = "concurrency-limit-reached"
+
+
+@dataclass
 class PayloadTooLarge(HeadraceError):
     detail: str = "Request body too large"
     status: int = 413
@@ -113,6 +126,14 @@ class UpstreamUnavailable(HeadraceError):
     type_slug: str = "unavailable"
     # Outages are short-lived: tell the caller when to try again (RFC 9110 §10.2.3).
     headers: dict[str, str] = field(default_factory=lambda: {"Retry-After": "5"})
+
+
+@dataclass
+class RunFailed(HeadraceError):
+    detail: str = "The run failed"
+    status: int = 500
+    title: str = "Run failed"
+    type_slug: str = "run-failed"
 
 
 def not_found(kind: str, ident: object) -> NotFound:

@@ -76,7 +76,7 @@ PENDING_STARTS = Counter(
     "headrace_pending_runs_started_total",
     "Pending runs (not taken by Temporal at once) that the sweeper or a retry started later",
 )
-ACTIVE_STATUSES = ("pending", "running", "waiting", "paused")
+ACTIVE_STATUSES = ("pending", "queued", "running", "waiting", "paused")
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +151,17 @@ class ExecutionGauges(Collector):
     def _families(self) -> Iterator[Metric]:
         active = GaugeMetricFamily(
             "headrace_executions_active",
-            "Unfinished executions by status (pending, running, waiting, paused)",
+            "Unfinished executions by status (pending, queued, running, waiting, paused)",
             labels=["status"],
         )
         for status in ACTIVE_STATUSES:
             active.add_metric([status], self._counts[status])
         yield active
+        yield GaugeMetricFamily(
+            "headrace_runs_queued",
+            "Runs waiting for a permit of their workflow's concurrency limit",
+            value=self._counts["queued"],
+        )
         yield GaugeMetricFamily(
             "headrace_executions_active_stale",
             "1 when the last count of active executions failed and older figures are shown",

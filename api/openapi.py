@@ -129,7 +129,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ),
     ErrorRule(
         409,
-        "The request conflicts with the current state (a name in use, a run already ended).",
+        "The request conflicts with the current state (a name in use, a run already ended, "
+        "a workflow's concurrency limit reached with `on_limit: cancel_newest`).",
         lambda op: op.webhook_intake or (op.under_api and op.changes_state),
     ),
     ErrorRule(

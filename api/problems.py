@@ -26,6 +26,7 @@ TYPE_BASE = "https://headrace.dev/problems/"
 
 def problem_response(error: HeadraceError) -> JSONResponse:
     body: dict[str, Any] = {
+        **error.extensions,
         "type": TYPE_BASE + error.type_slug,
         "title": error.title,
         "status": error.status,

@@ -15,7 +15,7 @@ import anyio.to_thread
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
-from api.errors import AuthenticationFailed
+from api.errors import AuthenticationFailed, PermissionDenied
 
 JWT_ALGORITHM = "HS256"  # pinned: a token naming any other algorithm is refused
 API_KEY_PREFIX = "hr_"
@@ -130,3 +130,75 @@ def hash_api_key(key: str) -> str:
 
 def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+# --- signed approval links -------------------------------------------------------------
+
+APPROVAL_LINK_TYPE = "approval_link"
+
+
+@dataclass(frozen=True)
+class ApprovalLinkClaims:
+    """What a verified approval link says: one decision on one step of one run, once."""
+
+    execution_id: uuid.UUID
+    step_id: str
+    approved: bool
+    by: str  # who the link was made for: recorded as the decision's ``by``
+    token_id: str
+    expires_at: datetime
+
+
+def _approval_key(secret: str) -> str:
+    # A key of its own, so an approval link is never valid as a login token and vice versa.
+    return hmac.new(secret.encode(), b"headrace-approval-link", "sha256").hexdigest()
+
+
+def create_approval_token(
+    secret: str,
+    *,
+    execution_id: uuid.UUID,
+    step_id: str,
+    approved: bool,
+    by: str,
+    ttl: timedelta,
+) -> tuple[str, datetime]:
+    """A signed, expiring approve (or reject) token; its ``jti`` makes it usable once."""
+    now = datetime.now(UTC)
+    expires = now + ttl
+    claims = {
+        "typ": APPROVAL_LINK_TYPE,
+        "exe": str(execution_id),
+        "stp": step_id,
+        "dec": "approve" if approved else "reject",
+        "by": by,
+        "iat": now,
+        "exp": expires,
+        "jti": secrets.token_hex(16),
+    }
+    return jwt.encode(claims, _approval_key(secret), algorithm=JWT_ALGORITHM), expires
+
+
+def decode_approval_token(token: str, secret: str) -> ApprovalLinkClaims:
+    """Verify an approval link's signature, expiry and kind.
+
+    Raises:
+        PermissionDenied: If the token is forged, altered, expired or not an approval link.
+    """
+    try:
+        claims = jwt.decode(token, _approval_key(secret), algorithms=[JWT_ALGORITHM])
+        if claims.get("typ") != APPROVAL_LINK_TYPE or claims.get("dec") not in (
+            "approve",
+            "reject",
+        ):
+            raise ValueError("not an approval link")
+        return ApprovalLinkClaims(
+            execution_id=uuid.UUID(str(claims["exe"])),
+            step_id=str(claims["stp"]),
+            approved=claims["dec"] == "approve",
+            by=str(claims["by"]),
+            token_id=str(claims["jti"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+    except (JWTError, KeyError, ValueError, TypeError) as exc:
+        raise PermissionDenied(detail="This approval link is invalid or has expired") from exc

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from api.errors import UpstreamUnavailable
 from core.settings import Settings
 from core.storage.codec import build_data_converter
+from core.temporal_context import RunContextInterceptor
+from core.tracing import temporal_tracing_interceptors
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -28,6 +30,12 @@ def _tls_config(settings: Settings) -> TLSConfig | bool:
             client_private_key=_read(settings.temporal_tls_key),
         )
     return True
+
+
+def client_interceptors(settings: Settings) -> list[Interceptor]:
+    """The request id header always; OpenTelemetry's interceptor when tracing is on. Both
+    are also worker interceptors: a worker built on this client applies them itself."""
+    return [RunContextInterceptor(), *temporal_tracing_interceptors(settings)]
 
 
 async def connect_temporal(
@@ -49,6 +57,7 @@ async def connect_temporal(
         api_key=api_key,
         runtime=runtime,
         lazy=lazy,
+        interceptors=client_interceptors(settings),
     )
 
 

@@ -47,6 +47,7 @@ from cli.devstack import temporal_binary
 from core.settings import Settings
 from db.migrate import upgrade_to_head
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
+from temporal_workflows.visibility import SEARCH_ATTRIBUTES
 from worker.main import build_worker, worker_resources
 
 QUEUE = "bench"
@@ -161,25 +162,32 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def start_temporal(data_dir: str) -> WorkflowEnvironment:
+    """A Temporal dev server for the benches: WAL SQLite, eager start, Headrace's search
+    attributes registered (runs carry them)."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_database_filename=str(Path(data_dir) / "temporal.db"),
+        dev_server_extra_args=[
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+            "--dynamic-config-value",
+            "system.enableEagerWorkflowStart=true",
+            "--log-level",
+            "error",
+        ],
+    )
+
+
 async def main(quick: bool, database_url: str | None) -> None:
     url, http_server = start_http_server()
     repeat, sequential, concurrent = (1, 20, 50) if quick else (3, 100, 200)
     with tempfile.TemporaryDirectory() as data_dir:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            data_converter=pydantic_data_converter,
-            dev_server_database_filename=str(Path(data_dir) / "temporal.db"),
-            dev_server_extra_args=[
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-                "--dynamic-config-value",
-                "system.enableEagerWorkflowStart=true",
-                "--log-level",
-                "error",
-            ],
-        )
+        env = await start_temporal(data_dir)
         settings = Settings(
             environment="test",
             data_dir=Path(data_dir),

@@ -16,6 +16,8 @@ from typing import IO
 
 from temporalio.client import Client
 
+from core.temporal_setup import dev_server_arguments
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,6 +67,7 @@ def dev_server_command(
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
         "--dynamic-config-value", "system.enableEagerWorkflowStart=true",
     ]  # fmt: skip
+    command += dev_server_arguments()  # Headrace's search attributes, for the Web UI
     if codec_url:
         command += ["--ui-codec-endpoint", codec_url]
     return command

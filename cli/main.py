@@ -22,6 +22,10 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 analytics_app = typer.Typer(help="Analytics maintenance.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
+temporal_app = typer.Typer(help="Temporal namespace set-up.", no_args_is_help=True)
+app.add_typer(temporal_app, name="temporal")
+schedules_app = typer.Typer(help="Temporal Schedules of schedule triggers.", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
 console = Console(stderr=True)
 
 
@@ -76,9 +80,39 @@ def worker(
     """A worker process (production): runs workflows and steps from the task queue."""
     from cli.runner import run_worker
     from cli.worker_process import publisher_from_fd
+    from core.temporal_setup import SearchAttributesMissing
 
     bus = publisher_from_fd(events_fd) if events_fd is not None else None
-    asyncio.run(run_worker(_settings(), bus=bus))
+    try:
+        asyncio.run(run_worker(_settings(), bus=bus))
+    except SearchAttributesMissing as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@temporal_app.command("setup")
+def temporal_setup() -> None:
+    """Register Headrace's search attributes on the Temporal namespace (safe to run again)."""
+    from core.temporal_setup import SearchAttributesMissing
+
+    settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
+    try:
+        added = asyncio.run(_register(settings))
+    except SearchAttributesMissing as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    namespace = settings.temporal_namespace
+    if added:
+        console.print(f"registered on namespace {namespace}: {', '.join(added)}")
+    else:
+        console.print(f"namespace {namespace} already has Headrace's search attributes")
+
+
+async def _register(settings: Settings) -> list[str]:
+    from api.temporal_client import connect_temporal
+    from core.temporal_setup import register_search_attributes
+
+    return await register_search_attributes(await connect_temporal(settings))
 
 
 @app.command()
@@ -86,9 +120,42 @@ def migrate() -> None:
     """Upgrade the database to the newest schema (Alembic ``upgrade head``)."""
     from db.migrate import upgrade_to_head
 
-    settings = _settings() if os.environ.get("HEADRACE_SECRET_KEY") else _dev_settings()
+    # Production (the default once a secret key is set) must name its database: without
+    # one, a migration Job would upgrade a SQLite file inside its own container and succeed.
+    configured = os.environ.get("HEADRACE_SECRET_KEY") or os.environ.get("HEADRACE_SECRET_KEY_FILE")
+    default_environment = "production" if configured else "dev"
+    production = os.environ.get("HEADRACE_ENVIRONMENT", default_environment) == "production"
+    settings = _settings() if configured else _dev_settings()
+    if settings.database_url is None:
+        if production:
+            console.print(
+                "[red]HEADRACE_DATABASE_URL is not set[/red]: a production `headrace migrate` "
+                "needs the database to migrate (postgresql+asyncpg://…); nothing was changed."
+            )
+            raise typer.Exit(2)
+        console.print(
+            "HEADRACE_DATABASE_URL is not set: migrating the local SQLite database "
+            f"{settings.effective_database_url} (what `headrace dev` uses)."
+        )
     asyncio.run(upgrade_to_head(settings.effective_database_url))
     console.print("database is at the newest schema")
+
+
+@schedules_app.command("move")
+def schedules_move(
+    to: Annotated[str | None, typer.Option(help="Task queue; default: HEADRACE_TASK_QUEUE")] = None,
+) -> None:
+    """Point every schedule trigger at a task queue (after a deployment on a new queue)."""
+    settings = _settings()
+    moved = asyncio.run(_move_schedules(settings, to or settings.task_queue))
+    console.print(f"{len(moved)} schedule(s) moved to {to or settings.task_queue}")
+
+
+async def _move_schedules(settings: Settings, task_queue: str) -> list[str]:
+    from api.services.schedules import move_schedules
+    from api.temporal_client import connect_temporal
+
+    return await move_schedules(await connect_temporal(settings), task_queue)
 
 
 @analytics_app.command("rebuild")
@@ -166,22 +233,37 @@ async def _create_user(settings: Settings, data: Any) -> Any:
 
 
 @app.command()
-def validate(path: Annotated[Path, typer.Argument(help="A workflow definition (JSON)")]) -> None:
-    """Validate a definition; exit 1 with the same errors the API gives."""
-    from temporal_workflows.validation import DefinitionInvalid, validate_definition
+def validate(
+    path: Annotated[Path, typer.Argument(help="A definition, or a POST /workflows body (JSON)")],
+) -> None:
+    """Validate a definition, or a whole workflow document; exit 1 with the API's errors.
 
+    A file with ``definition`` (and no ``steps``) is read as the body of ``POST
+    /api/v1/workflows``: name, definition, triggers (schedules' crons, time zones...).
+    """
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         console.print(f"[red]{path}: {exc}[/red]")
         raise typer.Exit(1) from exc
-    try:
-        validate_definition(raw)
-    except DefinitionInvalid as exc:
-        for problem in exc.problems:
-            typer.echo(f"{path}: {problem.pointer or '/'}: {problem.message} [{problem.code}]")
-        raise typer.Exit(1) from exc
+    problems = [(p.pointer, p.detail, p.code) for p in _problems(raw)]
+    for pointer, message, code in problems:
+        typer.echo(f"{path}: {pointer or '/'}: {message} [{code}]")
+    if problems:
+        raise typer.Exit(1)
     typer.echo(f"{path}: valid")
+
+
+def _problems(raw: object) -> list[Any]:
+    from api.errors import ProblemDetail
+    from api.services.workflows import document_problems
+    from temporal_workflows.jinja_statements import statement_problems
+    from temporal_workflows.validation import definition_problems
+
+    if isinstance(raw, dict) and "definition" in raw and "steps" not in raw:
+        return document_problems(raw)
+    found = definition_problems(raw) + statement_problems(raw)
+    return [ProblemDetail(p.pointer, p.message, p.code) for p in found]
 
 
 @app.command()

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.encryption import Encryptor
 from core.integrations import WorkflowIntegrations
 from core.network_guard import BlockedAddressError
+from temporal_workflows.durations import parse_duration
 
 # A token this close to its expiry is renewed before use, so it cannot lapse in flight.
 REFRESH_MARGIN_SECONDS: Final = 30.0
@@ -65,14 +66,28 @@ class ConnectionConfig:
     client_secret: str | None = None
     scope: str | None = None
     audience: str | None = None
+    # Shared by every run and worker process that uses the connection (core/connection_limits.py).
+    integration_id: str = ""
+    max_concurrency: int | None = None
+    rate_limit_requests: int | None = None
+    rate_limit_seconds: int | None = None
 
     @classmethod
     def from_stored(
-        cls, config: Mapping[str, Any], credentials: Mapping[str, Any], name: str = ""
+        cls,
+        config: Mapping[str, Any],
+        credentials: Mapping[str, Any],
+        name: str = "",
+        integration_id: str = "",
     ) -> ConnectionConfig:
         """Build from an ``http`` integration's ``config`` and decrypted ``credentials``."""
         auth = config.get("auth") or {}
+        rate = config.get("rate_limit") or {}
         return cls(
+            integration_id=integration_id,
+            max_concurrency=config.get("max_concurrency"),
+            rate_limit_requests=rate.get("requests"),
+            rate_limit_seconds=rate_window_seconds(rate["per"]) if rate.get("per") else None,
             base_url=str(config["base_url"]).rstrip("/"),
             auth_type=str(auth.get("type", "none")),
             name=name,
@@ -270,7 +285,31 @@ class DbConnectionResolver:
         found = await self._integrations.find(workflow_id, name, "http")
         if found is None:
             raise ConnectionRefused(f"no http connection named {name!r} for this workflow's owner")
-        return ConnectionConfig.from_stored(found.config, found.credentials, name=name)
+        return ConnectionConfig.from_stored(
+            found.config, found.credentials, name=name, integration_id=found.id
+        )
+
+
+def rate_window_seconds(per: str) -> int:
+    """A rate limit's window (``"1s"``, ``"1m"``) in whole seconds, at least one.
+
+    Raises:
+        ValueError: Not a duration, shorter than a second, or not whole seconds.
+    """
+    seconds = parse_duration(per).total_seconds()
+    if seconds < 1 or seconds != int(seconds):
+        raise ValueError("per must be a whole number of seconds, at least 1s")
+    return int(seconds)
+
+
+@dataclass(frozen=True)
+class AppliedConnection:
+    """A step's request made whole, the credential values to hide, and the connection (whose
+    limits the request must keep to)."""
+
+    request: dict[str, Any]
+    credentials: list[str]
+    connection: ConnectionConfig
 
 
 class ConnectionApplier:
@@ -284,8 +323,8 @@ class ConnectionApplier:
 
     async def __call__(
         self, workflow_id: str, name: str, request: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> AppliedConnection:
         connection = await self._resolver.resolve(workflow_id, name)
         resolved = await apply_connection(request, connection, http=self._http, tokens=self._tokens)
         credentials = [v for v in (getattr(connection, f) for f in _CREDENTIAL_FIELDS) if v]
-        return resolved, credentials
+        return AppliedConnection(resolved, credentials, connection)

@@ -79,6 +79,7 @@ class ResolvedIntegration:
 
     config: Mapping[str, Any]
     credentials: Mapping[str, Any] = field(repr=False)
+    id: str = ""  # names the connection's shared limits (max_concurrency, rate_limit)
 
 
 class WorkflowIntegrations:
@@ -104,7 +105,9 @@ class WorkflowIntegrations:
             )
         if found is None or found.type != kind:
             return None
-        return ResolvedIntegration(found.config, decrypt_credentials(found, self._encryptor))
+        return ResolvedIntegration(
+            found.config, decrypt_credentials(found, self._encryptor), id=str(found.id)
+        )
 
 
 # --- the n8n REST client --------------------------------------------------------------

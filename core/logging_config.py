@@ -25,6 +25,7 @@ from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.exceptions import ApplicationError
 
 from core.settings import Settings
 
@@ -85,6 +86,29 @@ def redact(text: str) -> str:
     for pattern, replacement in _SECRET_TEXT:
         text = pattern.sub(replacement, text)
     return text
+
+
+# Failures Temporal retries by design (activities/http.py): one line each, not a traceback.
+EXPECTED_RETRY_TYPES = frozenset({"HttpServerError", "HttpTooManyRequests", "HttpNetworkError"})
+
+
+class ExpectedRetryFilter(logging.Filter):
+    """Turns the SDK's "Completing activity as failed" traceback into one WARNING line when
+    the failure is an expected, retryable one (a 503 from a step's target, say); anything
+    else keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if (
+            isinstance(error, ApplicationError)
+            and not error.non_retryable
+            and error.type in EXPECTED_RETRY_TYPES
+        ):
+            record.msg = f"{record.getMessage()}, to be retried: {error.type}: {error.message}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 class ContextFilter(logging.Filter):
@@ -160,6 +184,7 @@ class TextFormatter(logging.Formatter):
 def configure_logging(settings: Settings) -> None:
     """Send every log record to stderr, as JSON or text per ``HEADRACE_LOG_FORMAT``."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ExpectedRetryFilter())
     handler.addFilter(ContextFilter())
     json_format = settings.effective_log_format == "json"
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())

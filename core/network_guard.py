@@ -12,6 +12,7 @@ and certificate verification still use the name, and httpx still sends ``Host: <
 Public API:
     BlockedAddressError       raised when a connection is refused by the policy
     is_public_address()       the strict default policy
+    is_metadata_address()     cloud metadata endpoints, refused under every policy
     allow_all_addresses()     the policy of ``HEADRACE_ALLOW_PRIVATE_NETWORKS=true``
     resolve_host()            the default resolver (``getaddrinfo``)
     GuardedBackend            the httpcore network backend that enforces a policy
@@ -113,7 +114,7 @@ def is_public_address(address: IPAddress) -> bool:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return is_public_address(embedded)
-    if address in METADATA_ADDRESSES:
+    if is_metadata_address(address):
         return False
     if any(address in network for network in _BLOCKED_NETWORKS):
         return False
@@ -122,16 +123,36 @@ def is_public_address(address: IPAddress) -> bool:
     )
 
 
-def allow_all_addresses(address: IPAddress) -> bool:
-    """Allow every address (the policy when private networks are explicitly allowed).
+def is_metadata_address(address: IPAddress) -> bool:
+    """Tell whether an address is a cloud metadata endpoint, in any IPv6 disguise.
 
     Args:
-        address: A resolved IP address (ignored).
+        address: A resolved IP address.
 
     Returns:
-        Always True.
+        True for 169.254.169.254 and its peers, also as ``::ffff:169.254.169.254``, 6to4 or
+        NAT64.
     """
-    return True
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return embedded in METADATA_ADDRESSES
+    return address in METADATA_ADDRESSES
+
+
+def allow_all_addresses(address: IPAddress) -> bool:
+    """Allow every address but cloud metadata (the policy when private networks are allowed).
+
+    Private networks are allowed for a developer's own services; the metadata endpoint of the
+    machine the worker runs on hands out its cloud credentials, and no workflow needs it.
+
+    Args:
+        address: A resolved IP address.
+
+    Returns:
+        False only for a metadata address.
+    """
+    return not is_metadata_address(address)
 
 
 async def resolve_host(host: str, port: int) -> list[str]:

@@ -7,6 +7,7 @@ reader of ``.env.example`` would look for them. The object is built by :func:`ge
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,18 @@ Environment = Literal["dev", "production", "test"]
 
 KIB = 1024
 MIB = 1024 * KIB
+
+
+# Settings that may come from a file named by ``HEADRACE_<NAME>_FILE`` (mounted secrets).
+FILE_SETTINGS = (
+    "secret_key",
+    "database_url",
+    "redis_url",
+    "s3_access_key",
+    "s3_secret_key",
+    "temporal_api_key",
+    "admin_password",
+)
 
 
 class SettingsError(RuntimeError):
@@ -199,6 +212,35 @@ class Settings(BaseSettings):
         description="Longest list a `foreach` may run over; longer fails the step with "
         "ForeachTooManyItems.",
     )
+    local_step_max_timeout: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds: an http, n8n, storage or code step whose timeout is at most "
+        "this runs as a Temporal local activity (in the worker that runs the workflow task, "
+        "no task queue round trip); a step's `local` field overrides it; 0 runs every step "
+        "as a regular activity. Local steps are at least once: see docs/performance.md.",
+    )
+    express_max_duration: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds an express run (`execution_mode: express`) may take; past it the "
+        "run fails with ExpressTimeout (compensations run first).",
+    )
+    express_runner: str = Field(
+        default_factory=lambda: os.environ.get("HOSTNAME") or os.uname().nodename,
+        min_length=1,
+        max_length=200,
+        description="Name of this process as the runner of its express runs (default: the "
+        "host name). When a process starts, the unfinished express runs recorded under its "
+        "name are marked failed (`interrupted`): give each API process on one host its own.",
+    )
+    concurrency_reclaim_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often a workflow's concurrency limiter checks whether the runs "
+        "holding its permits have closed without giving them back (e.g. terminated in "
+        "Temporal's UI), and frees their permits.",
+    )
     max_foreach_concurrency: int = Field(
         100,
         ge=1,
@@ -216,6 +258,38 @@ class Settings(BaseSettings):
         "another is a 429. Webhook and schedule runs count against the workflow's owner.",
     )
 
+    code_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a `code` step's script may run when the step gives no `timeout`; "
+        "past it the step fails with CodeTimeout.",
+    )
+    code_memory_mb: int = Field(
+        64,
+        ge=1,
+        description="Memory (MiB) one `code` step's script may allocate; past it the step "
+        "fails with CodeMemoryLimit.",
+    )
+    code_max_output: int = Field(
+        MIB,
+        ge=1,
+        description="Largest result (characters of JSON) a `code` step may return; more fails "
+        "the step with CodeOutputTooLarge.",
+    )
+    code_max_log_lines: int = Field(
+        100,
+        ge=0,
+        description="console lines of one `code` step kept as run logs; later ones are dropped.",
+    )
+    code_max_log_line: int = Field(
+        2000, ge=1, description="Longest console line of a `code` step; longer is cut."
+    )
+    code_max_concurrency: int = Field(
+        2,
+        ge=1,
+        description="`code` scripts one worker runs at once (a thread each); more wait.",
+    )
+
     # --- observability ------------------------------------------------------------------
     worker_metrics_port: int | None = Field(
         None,
@@ -228,6 +302,108 @@ class Settings(BaseSettings):
         "(on HEADRACE_HOST; metrics prefixed `headrace_temporal_`); unset: off.",
     )
 
+    # --- scaling and upgrades (docs/deployment.md, "Sizing" and "Upgrades") -------------
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        description="PostgreSQL connections each API or worker process keeps open; PostgreSQL's "
+        "max_connections must cover (processes) x (pool size + overflow).",
+    )
+    db_max_overflow: int = Field(
+        20,
+        ge=0,
+        description="Extra PostgreSQL connections a process may open above the pool under load.",
+    )
+    db_statement_cache_size: int | None = Field(
+        None,
+        ge=0,
+        description="asyncpg's prepared-statement cache per connection; set 0 behind PgBouncer "
+        "in transaction pooling mode (unset: asyncpg's default, 100).",
+    )
+    migrate_on_start: bool = Field(
+        True,
+        description="`headrace api` upgrades the database schema at start; false when a "
+        "migration Job runs `headrace migrate` (the app's role then needs no DDL rights).",
+    )
+    api_shutdown_grace: int = Field(
+        10,
+        ge=1,
+        description="Seconds `headrace api` waits on SIGTERM for requests to finish; open event "
+        "streams are ended at once with a reconnect hint.",
+    )
+    dev_worker: Literal["process", "inline"] = Field(
+        "process",
+        description="Where `headrace dev` runs its worker: a child process at a lower CPU "
+        "priority (default), or `inline` in the API's process and event loop (one process "
+        "less; webhook latency then shares the GIL with workflow tasks).",
+    )
+    worker_shutdown_grace: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a worker gives running activities on SIGTERM before cancelling "
+        "them (Temporal retries them elsewhere); keep the orchestrator's stop timeout above.",
+    )
+    worker_max_concurrent_workflow_tasks: int | None = Field(
+        None, ge=1, description="Workflow task slots per worker (unset: SDK default, 100)."
+    )
+    worker_max_concurrent_activities: int | None = Field(
+        None, ge=1, description="Activity (I/O step) slots per worker (unset: SDK default, 100)."
+    )
+    worker_workflow_task_pollers: int | None = Field(
+        None, ge=1, description="Concurrent workflow task polls per worker (unset: SDK default, 5)."
+    )
+    worker_activity_task_pollers: int | None = Field(
+        None, ge=1, description="Concurrent activity task polls per worker (unset: SDK default, 5)."
+    )
+    worker_max_cached_workflows: int | None = Field(
+        None,
+        ge=0,
+        description="Runs a worker keeps in its sticky cache (unset: SDK default, 1000; each "
+        "costs the run's state in memory, a miss costs a history replay).",
+    )
+    worker_target_memory: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="With worker_target_cpu: use the SDK's resource-based tuner aiming at this "
+        "share of memory (0-1) instead of fixed slot counts.",
+    )
+    worker_target_cpu: float | None = Field(
+        None, gt=0, le=1, description="Share of CPU (0-1) the resource-based tuner aims at."
+    )
+    worker_health_port: int | None = Field(
+        None,
+        description="Port a `headrace worker` answers `/livez` and `/readyz` on (on "
+        "HEADRACE_HOST); unset: no health server.",
+    )
+
+    # --- retention ----------------------------------------------------------------------
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Ended executions older than this many days are deleted with their events "
+        "and stored objects (the analytics rollup keeps their counts); unset: keep forever.",
+    )
+    retention_cron: str = Field(
+        "17 3 * * *",
+        description="When the retention schedule runs (cron, UTC).",
+    )
+    retention_batch_size: int = Field(
+        500, ge=1, description="Executions the retention job deletes per transaction."
+    )
+
+    # --- tracing ------------------------------------------------------------------------
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry traces across API, Temporal and activities (exported with "
+        "OTLP over HTTP to HEADRACE_OTLP_ENDPOINT).",
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL (e.g. http://otel-collector:4318/v1/traces); unset: "
+        "the exporter's OTEL_EXPORTER_OTLP_* variables apply.",
+    )
+
     @field_validator("api_rate_limit", "api_anonymous_rate_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
@@ -236,6 +412,32 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit ({exc}); write e.g. `600/minute`") from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: object) -> object:
+        """``HEADRACE_<NAME>_FILE`` variables: the setting's value is that file's content.
+
+        Kubernetes and Docker mount secrets as files; reading them keeps the values out of
+        the process environment (and so out of `ps e` and crash dumps).
+        """
+        if not isinstance(data, dict):
+            return data
+        for name in FILE_SETTINGS:
+            path = os.environ.get(f"HEADRACE_{name.upper()}_FILE")
+            if (
+                path is None
+                or data.get(name) is not None
+                or f"HEADRACE_{name.upper()}" in os.environ
+            ):
+                continue
+            try:
+                data = {**data, name: Path(path).read_text().strip()}
+            except OSError as exc:
+                raise SettingsError(
+                    f"HEADRACE_{name.upper()}_FILE: cannot read {path}: {exc}"
+                ) from exc
+        return data
 
     @model_validator(mode="after")
     def _refuse_missing_secret_in_production(self) -> Settings:

@@ -23,6 +23,8 @@ export default defineConfig({
         // Heavy editors and graphs load only on the pages that use them.
         manualChunks(id: string) {
           if (!id.includes("node_modules")) return undefined;
+          // The JavaScript grammar loads only with a code step's script editor.
+          if (/node_modules\/@(codemirror\/lang-javascript|lezer\/javascript|codemirror\/autocomplete)\//.test(id)) return "codemirror-js";
           if (id.includes("@codemirror") || id.includes("@lezer")) return "codemirror";
           // d3 modules are shared by the graph (zoom, drag) and the charts: their own chunk.
           if (/node_modules\/(d3-|internmap)/.test(id)) return "d3";

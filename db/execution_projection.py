@@ -39,6 +39,8 @@ def apply_event(execution: Execution, event: EventLike) -> None:
         execution.completed_at = event.ts
         execution.output_data = data.get("output")
         execution.error_message = data.get("error")
+    elif kind == "execution.queued" and execution.status not in TERMINAL:
+        execution.status = "queued"  # waiting for a permit of its concurrency group
     elif kind == "execution.paused" and execution.status not in TERMINAL:
         execution.status = "paused"
     elif kind == "execution.resumed" and execution.status not in TERMINAL:
@@ -69,6 +71,8 @@ def _apply_step_event(execution: Execution, event: EventLike, data: dict[str, An
             step["output"] = data["output"]
         if "error" in data:
             step["error"] = data["error"]
+        if "reason" in data:
+            step["reason"] = data["reason"]
     steps[event.step_id] = step
     execution.steps = steps  # a new dict, so SQLAlchemy sees the JSON change
     _recompute_status(execution, steps)

@@ -19,10 +19,12 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, JSONType, TimestampedModel, UTCDateTime, utcnow
+from db.execution_projection import TERMINAL
 from db.execution_stats import HISTOGRAM_BUCKETS, histogram_column
 
 
@@ -102,6 +104,13 @@ class WorkflowVersion(Base):
     __table_args__ = (UniqueConstraint("workflow_id", "version"),)
 
 
+# The runs that count against HEADRACE_MAX_UNFINISHED_RUNS_PER_USER (checked on every start),
+# as literal SQL: a partial index serves only a query that repeats its WHERE, and SQLite
+# matches the terms as written (a bound parameter list would not match), so the index and
+# the quota query (db/repositories/executions.py) share this one text.
+UNFINISHED = "status NOT IN (" + ", ".join(f"'{status}'" for status in sorted(TERMINAL)) + ")"
+
+
 class Execution(TimestampedModel):
     __tablename__ = "executions"
 
@@ -129,6 +138,13 @@ class Execution(TimestampedModel):
     # from the row alone (api.services.executions.start_pending).
     reuses_outputs: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # `durable` (a Temporal run) or `express` (run in one process, express/); an express
+    # run's process (HEADRACE_EXPRESS_RUNNER) marks its unfinished runs interrupted when it
+    # starts again.
+    execution_mode: Mapped[str] = mapped_column(
+        String(20), default="durable", server_default="durable"
+    )
+    express_runner: Mapped[str | None] = mapped_column(String(200))
 
     # The created_at indexes also carry the columns analytics reads (status, timings), so its
     # counts, timelines and durations are index-only scans over the window; analytics counts
@@ -144,12 +160,26 @@ class Execution(TimestampedModel):
         ),
         Index("ix_executions_status_created", "status", "created_at", "workflow_id"),
         Index(
+            "ix_executions_express_unfinished",
+            "express_runner",
+            "status",
+            postgresql_where=text("express_runner IS NOT NULL"),
+            sqlite_where=text("express_runner IS NOT NULL"),
+        ),
+        Index(
             "ix_executions_created",
             "created_at",
             "workflow_id",
             "status",
             "started_at",
             "completed_at",
+        ),
+        # The start path's quota count: only the unfinished runs, a few per user.
+        Index(
+            "ix_executions_unfinished_by",
+            "created_by",
+            postgresql_where=text(UNFINISHED),
+            sqlite_where=text(UNFINISHED),
         ),
     )
 
@@ -246,6 +276,23 @@ class WebhookSignature(Base):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ApprovalLinkUse(Base):
+    """A signed approve/reject link that has been used: each link decides once.
+
+    The link itself (a JWT naming its ``jti``) is the credential; this row is what makes
+    it one-time, on every API replica. A row outlives its link's expiry harmlessly.
+    """
+
+    __tablename__ = "approval_link_uses"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), index=True
+    )
+    step_id: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Integration(TimestampedModel):

@@ -38,12 +38,24 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, serialize_writes: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    serialize_writes: bool = False,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    statement_cache_size: int | None = None,
+) -> AsyncEngine:
     """Create the async engine for ``url`` with the per-backend settings Headrace needs.
 
     ``serialize_writes`` makes every SQLite transaction take the write lock when it begins
     (``BEGIN IMMEDIATE``), for writers that read-then-write (the event recorder): without it
     two such transactions deadlock into SQLITE_BUSY instead of waiting for each other.
+
+    ``pool_size`` + ``max_overflow`` bound the PostgreSQL connections of the process
+    (``HEADRACE_DB_POOL_SIZE``/``HEADRACE_DB_MAX_OVERFLOW``). ``statement_cache_size=0``
+    turns off asyncpg's prepared statements, which PgBouncer in transaction mode breaks (a
+    statement prepared on one server connection is then run on another).
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(
@@ -54,8 +66,19 @@ def create_engine(url: str, *, serialize_writes: bool = False) -> AsyncEngine:
             event.listen(engine.sync_engine, "connect", _sqlite_manual_transactions)
             event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
+    connect_args: dict[str, object] = {}
+    if statement_cache_size is not None:
+        connect_args["statement_cache_size"] = statement_cache_size
+        if statement_cache_size == 0:
+            # SQLAlchemy's asyncpg dialect keeps a cache of its own besides asyncpg's.
+            connect_args["prepared_statement_cache_size"] = 0
     return create_async_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=storable_json
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_args=connect_args,
+        json_serializer=storable_json,
     )
 
 

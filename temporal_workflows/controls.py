@@ -1,22 +1,22 @@
 """Operator control of a live run: the pause gate and parked steps.
 
 Both are plain workflow state changed by Updates (so the operator gets a validation error
-back at once) and awaited with ``workflow.wait_condition``.
+back at once) and awaited with the runtime's ``wait_condition``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from temporalio import workflow
-
 from temporal_workflows.run_types import StepResolution
+from temporal_workflows.runtime import Runtime
 
 
 class PauseGate:
     """While paused, no new step (or foreach item, or until iteration) starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
         self.paused = False
 
     def check_pause(self) -> None:
@@ -29,7 +29,7 @@ class PauseGate:
 
     async def wait_open(self) -> None:
         if self.paused:
-            await workflow.wait_condition(lambda: not self.paused)
+            await self._rt.wait_condition(lambda: not self.paused)
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Parked:
 class ParkingLot:
     """Failed steps with ``on_error: park`` waiting for an operator's decision."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
         self._parked: dict[str, Parked] = {}
 
     def describe(self) -> dict[str, str]:
@@ -59,7 +60,7 @@ class ParkingLot:
 
     async def wait(self, step_id: str, error: str) -> StepResolution:
         parked = self._parked[step_id] = Parked(error)
-        await workflow.wait_condition(lambda: parked.resolution is not None)
+        await self._rt.wait_condition(lambda: parked.resolution is not None)
         del self._parked[step_id]
         assert parked.resolution is not None
         return parked.resolution

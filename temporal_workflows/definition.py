@@ -27,10 +27,13 @@ from temporal_workflows.step_types import (
 
 __all__ = [
     "DEFAULT_MAX_ITERATIONS",
+    "JOINS",
     "PURE_STEP_TYPES",
     "STEP_ID_PATTERN",
     "STEP_TYPES",
     "CompensateSpec",
+    "ConcurrencySpec",
+    "Join",
     "OnError",
     "RetrySpec",
     "StepDefinition",
@@ -42,6 +45,16 @@ __all__ = [
 STEP_ID_PATTERN = r"[A-Za-z_][A-Za-z0-9_-]*"
 DEFAULT_MAX_ITERATIONS = 100
 OnError = Literal["fail", "continue", "park"]
+# When a step with dependencies runs, from how its dependencies ended (Airflow's trigger
+# rules): every one completed, at least one completed, or all ended whatever their outcome.
+Join = Literal["all_succeeded", "any_succeeded", "all_done"]
+JOINS: tuple[str, ...] = ("all_succeeded", "any_succeeded", "all_done")
+OnLimit = Literal["queue", "cancel_newest", "cancel_oldest"]
+# durable: a Temporal run (history, exactly-once steps, waits of any length); express: run in
+# the process that receives the call, no history, at least once (docs/architecture.md).
+ExecutionMode = Literal["durable", "express"]
+# A group's permits live in one limiter workflow's state; this keeps that state small.
+MAX_CONCURRENCY_LIMIT = 1000
 _STEP_ID = re.compile(STEP_ID_PATTERN)
 
 
@@ -109,6 +122,12 @@ class StepDefinition(_Model):
     description: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     depends_on: list[str] = Field(default_factory=list)
+    join: Join | None = Field(
+        default=None,
+        description="When the step runs, from how its dependencies ended: all_succeeded "
+        "(the default), any_succeeded or all_done. Without join, a step with when runs on "
+        "its when alone.",
+    )
     when: str | None = None
     retry: RetrySpec | None = None
     timeout: PositiveDuration | None = None
@@ -119,6 +138,12 @@ class StepDefinition(_Model):
     until: str | None = None
     interval: PositiveDuration | None = None
     max_iterations: int | None = Field(default=None, ge=1, le=10_000)
+    local: bool | None = Field(
+        default=None,
+        description="Run this I/O step as a Temporal local activity (true) or a regular "
+        "activity (false). Absent: local when the step's timeout is at most "
+        "HEADRACE_LOCAL_STEP_MAX_TIMEOUT. See docs/performance.md for what each promises.",
+    )
 
     @property
     def effective_max_iterations(self) -> int:
@@ -131,6 +156,24 @@ class StepDefinition(_Model):
         return is_pure(self.type)
 
 
+class ConcurrencySpec(_Model):
+    """How many runs of the workflow (per ``key``) may run at once, and what a run over the
+    limit does. Enforced by a limiter workflow per group (temporal_workflows/concurrency.py)."""
+
+    limit: int = Field(ge=1, le=MAX_CONCURRENCY_LIMIT, description="Runs at once per group.")
+    key: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="A template over input, vars, execution and workflow naming the group; "
+        "absent: one group for the whole workflow.",
+    )
+    on_limit: OnLimit = Field(
+        default="queue",
+        description="queue: wait in arrival order; cancel_newest: refuse the new run; "
+        "cancel_oldest: cancel the oldest running run of the group.",
+    )
+
+
 class WorkflowDefinition(_Model):
     """A whole definition: input schema, variables, the steps DAG and the output template."""
 
@@ -138,6 +181,15 @@ class WorkflowDefinition(_Model):
     variables: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepDefinition] = Field(min_length=1)
     output: Any = None
+    concurrency: ConcurrencySpec | None = None
+    execution_mode: ExecutionMode = Field(
+        default="durable",
+        description="durable: a Temporal run (the default). express: run in the API process "
+        "without a history, for short request/response work; steps that wait are refused.",
+    )
+    # The answer of ?wait=true webhook calls; checked by temporal_workflows.responses (the
+    # interpreter ignores it: the API builds the answer when the run has ended).
+    response: dict[str, Any] | None = None
 
     def step_map(self) -> dict[str, StepDefinition]:
         """Steps by id, in document order."""

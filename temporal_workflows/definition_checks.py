@@ -14,26 +14,42 @@ from temporal_workflows.durations import parse_duration
 from temporal_workflows.expressions import (
     expression_problems,
     referenced_names,
+    referenced_paths,
     referenced_steps,
     template_problems,
     uses_dynamic_step_reference,
 )
-from temporal_workflows.step_types import STEP_TYPES
+from temporal_workflows.step_types import STEP_TYPES, templated_with
 from temporal_workflows.templates import iter_template_strings
 
 __all__ = [
     "COMPENSATE_TYPES",
+    "LOCAL_STEP_TYPES",
     "SECRET_STEP_TYPES",
     "DefinitionProblem",
     "graph_and_template_problems",
 ]
 
 # Secrets are resolved inside activities, so only the `with` of activity steps may use them.
-SECRET_STEP_TYPES = frozenset({"http", "n8n", "storage"})
+SECRET_STEP_TYPES = frozenset({"http", "n8n", "storage", "llm", "agent"})
+# Steps that run as one activity each, so they may run as a local activity (`local`).
+LOCAL_STEP_TYPES = frozenset({"http", "n8n", "storage", "code"})
 # A compensation runs while a run is failing or being cancelled: no waiting, no failing.
 COMPENSATE_TYPES = frozenset({"http", "n8n", "storage", "workflow", "log"})
-BASE_NAMES = frozenset({"input", "vars", "steps", "execution", "workflow"})
+BASE_NAMES = frozenset({"input", "vars", "steps", "execution", "workflow", "trigger", "now"})
 LOOP_NAMES = frozenset({"item", "index"})
+# Names whose fields are fixed: reading any other field is a typo, refused when the
+# definition is saved (at run time it would be an "is undefined" error). Dict methods stay
+# callable (`steps.a.get('output')`).
+_DICT_METHODS = frozenset({"get", "keys", "values", "items"})
+FIXED_FIELDS: dict[str, frozenset[str]] = {
+    "steps": frozenset({"output", "status", "error", "reason"}),
+    "execution": frozenset({"id", "started_at"}),
+    "trigger": frozenset({"type", "id", "scheduled_at"}),
+    "loop": frozenset({"index", "previous"}),
+    "workflow": frozenset({"id"}),
+}
+KEY_NAMES = frozenset({"input", "vars", "execution", "workflow"})
 _ANY_STEP = -1  # an upstream mask that allows every step (the workflow output)
 
 
@@ -94,7 +110,28 @@ class _Checker:
             self._field_rules(step)
             self._step_templates(step)
         self._check_value(self.raw.get("output"), "/output", BASE_NAMES, _ANY_STEP)
+        self._concurrency_key()
         return self.problems
+
+    def _concurrency_key(self) -> None:
+        concurrency = self.raw.get("concurrency")
+        key = concurrency.get("key") if isinstance(concurrency, dict) else None
+        if not isinstance(key, str):
+            return  # a wrong type is the model's problem
+        pointer = "/concurrency/key"
+        broken = template_problems(key, pointer)
+        for problem_pointer, message in broken:
+            self.add(problem_pointer, message, "template_syntax")
+        if broken:
+            return
+        # The key is computed before the first step runs, so no step output exists yet.
+        for name in sorted(referenced_names(key) - KEY_NAMES):
+            self.add(
+                pointer,
+                f"the concurrency key is computed before any step runs; it can use "
+                f"input, vars, execution and workflow, not {name!r}",
+                "concurrency_key_name",
+            )
 
     # --- ids and the graph ---------------------------------------------------------------
 
@@ -185,6 +222,19 @@ class _Checker:
         for key in ("interval", "max_iterations"):
             if key in given and "until" not in given:
                 self.add(f"{step.pointer}/{key}", f"{key} only goes with until", "requires_until")
+        if "join" in given and not step.raw.get("depends_on"):
+            self.add(
+                f"{step.pointer}/join",
+                "join decides from the step's dependencies: give depends_on",
+                "join_requires_depends_on",
+            )
+        if "local" in given and step.type in STEP_TYPES and step.type not in LOCAL_STEP_TYPES:
+            self.add(
+                f"{step.pointer}/local",
+                f"a {step.type} step does not run as one activity, so local does not apply; "
+                f"it goes with {', '.join(sorted(LOCAL_STEP_TYPES))} steps",
+                "local_not_applicable",
+            )
         if "concurrency" in given and "foreach" not in given:
             self.add(
                 f"{step.pointer}/concurrency",
@@ -233,13 +283,18 @@ class _Checker:
         upstream = self.upstream.get(step.index, 0)
         loop = LOOP_NAMES if raw.get("foreach") is not None else frozenset()
         secrets = {"secrets"} if step.type in SECRET_STEP_TYPES else set()
-        self._check_value(raw.get("with"), f"{pointer}/with", BASE_NAMES | loop | secrets, upstream)
+        polling = {"loop"} if raw.get("until") is not None else set()
+        with_names = BASE_NAMES | loop | secrets | polling
+        with_ = _templated(step.type, _templated_with(step))
+        self._check_value(with_, f"{pointer}/with", with_names, upstream)
+        if step.type == "agent":
+            self._agent_tool_templates(step, BASE_NAMES | secrets, upstream)
         self._check_condition(raw.get("when"), f"{pointer}/when", BASE_NAMES, upstream)
         if isinstance(raw.get("foreach"), list):
             self._check_value(raw["foreach"], f"{pointer}/foreach", BASE_NAMES, upstream)
         else:
             self._check_condition(raw.get("foreach"), f"{pointer}/foreach", BASE_NAMES, upstream)
-        until_names = BASE_NAMES | loop | {"output"}
+        until_names = BASE_NAMES | loop | {"output", "loop"}
         self._check_condition(raw.get("until"), f"{pointer}/until", until_names, upstream)
         compensate = raw.get("compensate")
         if isinstance(compensate, dict):
@@ -247,6 +302,17 @@ class _Checker:
             secrets = {"secrets"} if compensate.get("type") in SECRET_STEP_TYPES else set()
             names = BASE_NAMES | loop | secrets
             self._check_value(compensate.get("with"), f"{pointer}/compensate/with", names, own)
+
+    def _agent_tool_templates(self, step: _Step, names: frozenset[str], upstream: int) -> None:
+        """An agent's http tools are rendered per tool call, with the model's ``args``
+        (and without ``item``/``index``: the call is the agent's, not a foreach item's)."""
+        tools = (step.raw.get("with") or {}).get("tools")
+        if not isinstance(tools, list):
+            return
+        for index, tool in enumerate(tools):
+            if isinstance(tool, dict) and isinstance(tool.get("http"), dict):
+                where = f"{step.pointer}/with/tools/{index}/http"
+                self._check_value(tool["http"], where, names | {"args"}, upstream)
 
     def _check_value(self, value: Any, pointer: str, names: frozenset[str], upstream: int) -> None:
         for where, text in iter_template_strings(value, pointer):
@@ -283,6 +349,10 @@ class _Checker:
                     "(directly or through a step that depends on it)",
                     "step_not_upstream",
                 )
+        for path in sorted(referenced_paths(text, bare=bare), key=repr):
+            problem = _fixed_field_problem(path)
+            if problem:
+                self.add(pointer, problem, "unknown_field_reference")
         if uses_dynamic_step_reference(text, bare=bare):
             self.add(
                 pointer,
@@ -297,15 +367,55 @@ def _name_problem(name: str) -> tuple[str, str]:
         return f"{name!r} is only defined in a step with foreach", "item_outside_foreach"
     if name == "output":
         return "'output' is only defined in until", "output_outside_until"
+    if name == "loop":
+        return (
+            "'loop' is only defined in the with and until of a step with until",
+            "loop_outside_until",
+        )
     if name == "secrets":
         kinds = ", ".join(sorted(SECRET_STEP_TYPES))
         return (
             f"secrets can only be used in the with of {kinds} steps, where they are resolved",
             "secret_not_allowed",
         )
-    known = "input, vars, steps, execution, workflow, secrets, item, index, output"
+    known = (
+        "input, vars, steps, execution, workflow, trigger, now, secrets, item, index, output, loop"
+    )
     return f"unknown name {name!r}; templates can use {known}", "unknown_name"
+
+
+def _templated_with(step: _Step) -> Any:
+    """The step's ``with`` without an http step's ``paginate``: those are bare expressions
+    over each page's ``response``, checked by the model (see HttpPaginate)."""
+    block = step.raw.get("with")
+    if step.type == "http" and isinstance(block, dict) and "paginate" in block:
+        return {key: value for key, value in block.items() if key != "paginate"}
+    return block
+
+
+def _fixed_field_problem(path: tuple[str | int, ...]) -> str:
+    """A message if ``path`` reads a field that a fixed-shape name never has, else ""."""
+    root = str(path[0])
+    if root not in FIXED_FIELDS:
+        return ""
+    depth = 2 if root == "steps" else 1  # steps.<id>.<field>, execution.<field>
+    if len(path) <= depth:
+        return ""
+    field = path[depth]
+    fields = FIXED_FIELDS[root]
+    if field in fields or field in _DICT_METHODS:
+        return ""
+    owner = "a step" if root == "steps" else root
+    shown = ".".join(str(part) for part in path[: depth + 1])
+    close = difflib.get_close_matches(str(field), sorted(fields), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{shown!r} does not exist: {owner} has {', '.join(sorted(fields))}{hint}"
 
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _templated(step_type: str | None, with_: Any) -> Any:
+    """A step's ``with`` without its literal fields (a ``code`` step's script)."""
+    return templated_with(step_type, with_) if step_type and isinstance(with_, dict) else with_

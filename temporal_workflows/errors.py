@@ -33,6 +33,12 @@ CATALOGUE: tuple[StepErrorType, ...] = (
     StepErrorType("HttpInvalidRequest", "http", False, "bad URL, scheme, method, body or auth"),
     StepErrorType("HttpResponseTooLarge", "http", False, "body over max_response_bytes"),
     StepErrorType("HttpTooManyRedirects", "http", False, "redirect loop"),
+    StepErrorType(
+        "HttpPaginationError",
+        "http",
+        False,
+        "paginate: next page on another origin, items not a list",
+    ),
     StepErrorType("HttpConnectionError", "http", False, "the named connection is wrong"),
     StepErrorType(
         "HttpConnectionUnavailable", "http", True, "the connection's token endpoint failed"
@@ -51,9 +57,49 @@ CATALOGUE: tuple[StepErrorType, ...] = (
     StepErrorType("StorageSecretRefused", "storage", False, "`put` content holding a secret"),
     StepErrorType("StorageNotConfigured", "storage", False, "the worker has no object store"),
     StepErrorType("StorageError", "storage", True, "disk or S3 failure"),
+    # code
+    StepErrorType("CodeError", "code", False, "the script threw (message, line and column)"),
+    StepErrorType("CodeTimeout", "code", False, "the script ran past the step's timeout"),
+    StepErrorType("CodeMemoryLimit", "code", False, "the script allocated past the limit"),
+    StepErrorType("CodeOutputTooLarge", "code", False, "the result is over the output limit"),
+    StepErrorType("CodeNotSettled", "code", False, "it awaited a promise that never settles"),
+    # llm and agent (activities/llm.py, temporal_workflows/agent.py)
+    StepErrorType("LlmRateLimited", "llm, agent", True, "429 answer (its Retry-After is honoured)"),
+    StepErrorType(
+        "LlmUnavailable", "llm, agent", True, "5xx, 408, DNS, connect, timeout, cut stream"
+    ),
+    StepErrorType("LlmBadResponse", "llm, agent", True, "the answer is not a chat completion"),
+    StepErrorType(
+        "LlmResponseSchemaViolation",
+        "llm",
+        True,
+        "the answer is not JSON valid against response_schema",
+    ),
+    StepErrorType("LlmUnauthorized", "llm, agent", False, "the provider refused the API key"),
+    StepErrorType(
+        "LlmRequestRejected", "llm, agent", False, "any other 4xx (unknown model, too long)"
+    ),
+    StepErrorType(
+        "LlmConnectionError",
+        "llm, agent",
+        False,
+        "no such llm connection, or its address is refused",
+    ),
+    StepErrorType(
+        "LlmInvalidRequest", "llm, agent", False, "a rendered field of the wrong type, no model"
+    ),
+    StepErrorType("AgentMaxTurns", "agent", False, "no final answer within max_turns model calls"),
+    StepErrorType(
+        "AgentTokenBudgetExceeded", "agent", False, "max_total_tokens spent before a call"
+    ),
+    StepErrorType("AgentTimeLimit", "agent", False, "time_limit passed before a call"),
     # secrets
-    StepErrorType("UnknownSecret", "http, n8n", False, "no secret by that name for this owner"),
-    StepErrorType("SecretError", "http, n8n", False, "no secrets on the worker, or a run too old"),
+    StepErrorType(
+        "UnknownSecret", "http, n8n, llm", False, "no secret by that name for this owner"
+    ),
+    StepErrorType(
+        "SecretError", "http, n8n, llm", False, "no secrets on the worker, or a run too old"
+    ),
     # child workflows and loops
     StepErrorType("ChildWorkflowNotFound", "workflow", False, "no workflow by that id"),
     StepErrorType("ChildWorkflowForbidden", "workflow", False, "the owner may not run the child"),

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInput
+
+if TYPE_CHECKING:
+    from temporal_workflows.runtime import Runtime
 
 RECORD_EVENTS_ACTIVITY = "record_events"
 _DELIVERY_RETRY = RetryPolicy(
@@ -24,8 +26,9 @@ _DELIVERY_RETRY = RetryPolicy(
 
 
 class EventEmitter:
-    def __init__(self, run: RunInput) -> None:
+    def __init__(self, run: RunInput, runtime: Runtime) -> None:
         self._run = run
+        self._rt = runtime
         self._pending: list[EventRecord] = []
         self._count = 0
         self._in_flight = False
@@ -55,12 +58,12 @@ class EventEmitter:
                 level=level,
                 message=message,
                 data=data,
-                ts=workflow.now(),
+                ts=self._rt.now(),
             )
         )
 
     async def flush(self) -> None:
-        await workflow.wait_condition(lambda: not self._pending and not self._in_flight)
+        await self._rt.wait_condition(lambda: not self._pending and not self._in_flight)
 
     async def close(self) -> None:
         await self.flush()
@@ -69,17 +72,18 @@ class EventEmitter:
 
     async def _deliver_forever(self) -> None:
         while True:
-            await workflow.wait_condition(lambda: bool(self._pending))
+            await self._rt.wait_condition(lambda: bool(self._pending))
             batch, self._pending = self._pending, []
             self._in_flight = True
             try:
-                await workflow.execute_local_activity(
+                await self._rt.execute_activity(
                     RECORD_EVENTS_ACTIVITY,
                     RecordEventsInput(
                         execution_id=self._run.execution_id,
                         events=batch,
                         run=None if self._sent_first else self._run,
                     ),
+                    local=True,
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=_DELIVERY_RETRY,
                     summary=f"events {batch[0].dedupe_key}…{batch[-1].dedupe_key}",

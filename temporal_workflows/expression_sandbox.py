@@ -22,7 +22,8 @@ dicts. On top of it, this environment:
 * drops the ``random`` filter (runs must replay identically) and ``urlize``/``pprint``;
 * reads dict keys before attributes, so ``output.items`` is the key ``items`` if present;
 * gives :class:`MissingValue` for what is missing: it chains (``a.b.c``), works with
-  ``default`` and ``is defined``, but fails when used as a value.
+  ``default`` and ``is defined``, but fails when used as a value, and (strict mode, see
+  :func:`missing_values`) also when compared, tested for truth or hashed.
 
 Why one module of this length: each bounded operation (filters, methods, operators) charges
 the same per-evaluation budget, and the budget's rules must be read together to see that no
@@ -57,6 +58,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 
+from temporal_workflows.clock import DATE_FILTERS
+
 __all__ = [
     "ENVIRONMENT",
     "MAX_EXPONENT",
@@ -68,6 +71,7 @@ __all__ = [
     "HeadraceEnvironment",
     "MissingValue",
     "WorkBudget",
+    "missing_values",
     "render_text",
     "to_json_value",
     "work_budget",
@@ -205,18 +209,56 @@ def _metered(items: Iterable[Any]) -> Iterator[Any]:
         yield account(item)
 
 
+_STRICT: ContextVar[bool] = ContextVar("headrace_strict_missing", default=True)
+
+
+@contextmanager
+def missing_values(*, strict: bool) -> Iterator[None]:
+    """How missing values behave during one evaluation.
+
+    Strict (the default): comparing (``==``, ``!=``, ``in``), testing for truth (``if``,
+    ``and``, ``or``, ``not``) or hashing a missing value fails, so ``a.typo != 'x'`` is an
+    error instead of ``true``. Lenient: those give what they gave before strictness (equal
+    to nothing, false), for runs recorded before it.
+    """
+    token = _STRICT.set(strict)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
 class MissingValue(ChainableUndefined):
     """What a missing name, key or index evaluates to.
 
     ``a.b.c`` on a missing ``a`` stays missing (so ``| default(x)`` and ``is defined``
     work on whole paths), but printing, iterating, measuring or computing with it fails,
-    so a typo is never silently an empty string.
+    and so (strict mode) do comparing it and testing it for truth: a typo is never
+    silently an empty string, ``false`` or ``true``.
     """
 
     __slots__ = ()
     __str__ = Undefined._fail_with_undefined_error
     __iter__ = Undefined._fail_with_undefined_error
     __len__ = Undefined._fail_with_undefined_error
+
+    def __eq__(self, other: object) -> bool:
+        if _STRICT.get():
+            self._fail_with_undefined_error()
+        return type(self) is type(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __bool__(self) -> bool:
+        if _STRICT.get():
+            self._fail_with_undefined_error()
+        return False
+
+    def __hash__(self) -> int:
+        if _STRICT.get():
+            self._fail_with_undefined_error()
+        return id(type(self))
 
 
 class HeadraceEnvironment(ImmutableSandboxedEnvironment):
@@ -231,6 +273,7 @@ class HeadraceEnvironment(ImmutableSandboxedEnvironment):
         for name in ("random", "urlize", "pprint"):
             del self.filters[name]
         self.filters.update(_BOUNDED_FILTERS)
+        self.filters.update(DATE_FILTERS)
         for name, func in list(self.filters.items()):
             self.filters[name] = _metered_filter(func)
 

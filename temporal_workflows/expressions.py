@@ -8,7 +8,9 @@ Rules (docs/expressions.md has the user's version):
   dicts and lists are evaluated value by value (keys are literal); other values pass through;
 * a missing name, key or index is a :class:`~temporal_workflows.expression_sandbox.MissingValue`:
   ``a.b.c | default(1)`` and ``a.b is defined`` work, but a result that is missing, or an
-  operation on a missing value, raises :class:`ExpressionError` naming the missing path;
+  operation on a missing value (comparing it and testing it for truth included, unless
+  ``strict=False``), raises :class:`ExpressionError` naming the missing path, with a "did
+  you mean" over the keys that exist, or why a step's output is null (it was skipped);
 * evaluation is deterministic and bounded (see :mod:`temporal_workflows.expression_sandbox`):
   one call of :func:`evaluate` (or ``evaluate_expression``/``evaluate_condition``) has one budget of
   work, and going over it, or over any single operation's bound, raises
@@ -24,6 +26,7 @@ the one public face of templates; the sandbox and the static analysis are module
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +41,7 @@ from temporal_workflows.expression_sandbox import (
     MAX_WORK,
     ExpressionLimitError,
     charge,
+    missing_values,
     render_text,
     to_json_value,
     work_budget,
@@ -55,6 +59,7 @@ from temporal_workflows.template_analysis import (
     analyse,
     expression_problems,
     referenced_names,
+    referenced_paths,
     referenced_steps,
     template_problems,
     uses_dynamic_step_reference,
@@ -82,6 +87,7 @@ __all__ = [
     "expression_problems",
     "redact_secrets",
     "referenced_names",
+    "referenced_paths",
     "referenced_steps",
     "resolve_secret_markers",
     "template_problems",
@@ -89,7 +95,20 @@ __all__ = [
 ]
 
 CONTEXT_NAMES = frozenset(
-    {"input", "vars", "steps", "item", "index", "output", "execution", "workflow", "secrets"}
+    {
+        "input",
+        "vars",
+        "steps",
+        "item",
+        "index",
+        "output",
+        "loop",
+        "trigger",
+        "now",
+        "execution",
+        "workflow",
+        "secrets",
+    }
 )
 _UNSET: Any = object()
 
@@ -159,7 +178,12 @@ def _compile_text(text: str) -> tuple[str | _Expression, ...]:
 
 
 def evaluate(
-    value: Any, context: Mapping[str, Any], *, location: str = "", budget: int | None = MAX_WORK
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    location: str = "",
+    budget: int | None = MAX_WORK,
+    strict: bool = True,
 ) -> Any:
     """Evaluate every template inside ``value``, all of them within one budget of work.
 
@@ -169,6 +193,8 @@ def evaluate(
         location: Where ``value`` sits, for error messages (``steps.vip.with``).
         budget: Units of work (characters and items produced) allowed; None: unbounded
             (only for replaying runs recorded before budgets existed).
+        strict: Comparing a missing value or testing it for truth fails (False only for
+            replaying runs recorded before that, when it gave false).
 
     Returns:
         A new JSON-safe value; values without templates are returned as they are.
@@ -177,7 +203,7 @@ def evaluate(
         ExpressionLimitExceeded: If it does too much work.
         ExpressionError: If a template does not parse, fails, or yields a missing value.
     """
-    with work_budget(budget):
+    with work_budget(budget), missing_values(strict=strict):
         return _evaluate_value(value, context, location)
 
 
@@ -195,7 +221,12 @@ def _evaluate_value(value: Any, context: Mapping[str, Any], location: str) -> An
 
 
 def evaluate_expression(
-    expr: str, context: Mapping[str, Any], *, location: str = "", budget: int | None = MAX_WORK
+    expr: str,
+    context: Mapping[str, Any],
+    *,
+    location: str = "",
+    budget: int | None = MAX_WORK,
+    strict: bool = True,
 ) -> Any:
     """Evaluate one expression, written ``"{{ x }}"`` or bare ``"x"``, to its JSON value.
 
@@ -206,12 +237,17 @@ def evaluate_expression(
         source = expression_source(expr)
     except TemplateSyntaxProblem as exc:
         raise ExpressionError(str(exc), expression=expr, location=location) from None
-    with work_budget(budget):
+    with work_budget(budget), missing_values(strict=strict):
         return _value(_compiled(source, location), context, location)
 
 
 def evaluate_condition(
-    expr: str, context: Mapping[str, Any], *, location: str = "", budget: int | None = MAX_WORK
+    expr: str,
+    context: Mapping[str, Any],
+    *,
+    location: str = "",
+    budget: int | None = MAX_WORK,
+    strict: bool = True,
 ) -> bool:
     """Evaluate a ``when``/``until`` expression (``"{{ x }}"`` or bare ``"x"``) to a bool.
 
@@ -221,7 +257,7 @@ def evaluate_condition(
     Raises:
         ExpressionError: As :func:`evaluate_expression`.
     """
-    return bool(evaluate_expression(expr, context, location=location, budget=budget))
+    return bool(evaluate_expression(expr, context, location=location, budget=budget, strict=strict))
 
 
 def _evaluate_string(text: str, context: Mapping[str, Any], location: str) -> Any:
@@ -303,29 +339,87 @@ def _runtime_error(
 def _missing_error(
     expression: _Expression, context: Mapping[str, Any], location: str
 ) -> ExpressionError:
-    path = _first_missing_path(expression.paths, context)
-    what = f"{_format_path(path)!r} is undefined" if path else "the value is undefined"
+    path, parent = _first_missing_path(expression.paths, context)
+    if not path:
+        what = "the value is undefined"
+    else:
+        what = f"{_format_path(path)!r} is undefined{_why_missing(path, parent, context)}"
     return ExpressionError(
-        f"{what}; give a fallback with '| default(...)' if it may be absent",
+        f"{what}. If it may be absent, test it with 'is defined' or give a fallback with "
+        "'| default(...)'",
         expression=expression.source,
         location=location,
     )
 
 
-def _first_missing_path(paths: Iterable[Path], context: Mapping[str, Any]) -> Path:
+def _first_missing_path(paths: Iterable[Path], context: Mapping[str, Any]) -> tuple[Path, Any]:
+    """The first static path that is missing, and the value it is missing from."""
     for path in paths:
         value: Any = context.get(str(path[0]), _UNSET)
         if value is _UNSET:
-            return path[:1]
+            return path[:1], context
         for index, segment in enumerate(path[1:], start=2):
+            parent = value
             value = (
                 ENVIRONMENT.getattr(value, segment)
                 if isinstance(segment, str)
                 else ENVIRONMENT.getitem(value, segment)
             )
             if isinstance(value, Undefined):
-                return path[:index]
-    return ()
+                return path[:index], parent
+    return (), None
+
+
+_MAX_KEYS_SHOWN = 10
+
+
+def _why_missing(path: Path, parent: Any, context: Mapping[str, Any]) -> str:
+    """Why ``path`` is missing: a close key ("did you mean"), the keys there are, or what the
+    value it was looked up in is (null because its step was skipped...)."""
+    if path[0] == "secrets":
+        return ""  # the names of secrets are not listed in errors
+    skipped = _skipped_step(path, context)
+    if skipped:
+        return f" ({skipped})"
+    if isinstance(parent, Mapping):
+        keys = [str(key) for key in parent]
+        close = difflib.get_close_matches(str(path[-1]), keys, n=1, cutoff=0.6)
+        if close:
+            return f"; did you mean {_format_path((*path[:-1], close[0]))!r}"
+        if not keys:
+            return f" ({_format_path(path[:-1])} is empty)" if len(path) > 1 else ""
+        shown = ", ".join(sorted(keys)[:_MAX_KEYS_SHOWN])
+        more = ", ..." if len(keys) > _MAX_KEYS_SHOWN else ""
+        where = f"{_format_path(path[:-1])} has" if len(path) > 1 else "the names are"
+        return f" ({where} {shown}{more})"
+    kind = _kind_of(parent)
+    return f" ({_format_path(path[:-1])} is {kind})" if kind else ""
+
+
+def _skipped_step(path: Path, context: Mapping[str, Any]) -> str:
+    """ "step 'x' was skipped because 'y' was skipped" when ``path`` reads a skipped step."""
+    if path[0] != "steps" or len(path) < 3:
+        return ""
+    steps = context.get("steps")
+    state = steps.get(path[1]) if isinstance(steps, Mapping) else None
+    if not isinstance(state, Mapping) or state.get("status") != "skipped":
+        return ""
+    reason = state.get("reason")
+    return f"step {path[1]!r} was {reason}" if reason else f"step {path[1]!r} was skipped"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    return ""
 
 
 def _format_path(path: Path) -> str:
@@ -364,6 +458,9 @@ def build_context(
     output: Any = _UNSET,
     secrets: Mapping[str, str] | None = None,
     secret_key: str = "",
+    started_at: str | None = None,
+    trigger: Mapping[str, Any] | None = None,
+    now: Callable[[], str] | None = None,
 ) -> dict[str, Any]:
     """The names templates see.
 
@@ -380,6 +477,9 @@ def build_context(
             evaluates to a marker, resolved later by :func:`resolve_secret_markers`.
         secret_key: The run's key, written into its markers (see
             :mod:`temporal_workflows.secret_markers`).
+        started_at: Exposed as ``execution.started_at`` (ISO 8601), when given.
+        trigger: Exposed as ``trigger`` (``type``, ``id``, ``scheduled_at``), when given.
+        now: Exposed as ``now()``: the time, read from the workflow's clock, when given.
     """
     context: dict[str, Any] = {
         "input": input,
@@ -388,10 +488,15 @@ def build_context(
             sid: {"output": None, "status": None, "error": None, **state}
             for sid, state in steps.items()
         },
-        "execution": {"id": execution_id},
+        "execution": {"id": execution_id}
+        | ({"started_at": started_at} if started_at is not None else {}),
         "workflow": {"id": workflow_id},
         "secrets": SecretReferences(secret_key) if secrets is None else secrets,
     }
+    if trigger is not None:
+        context["trigger"] = trigger
+    if now is not None:
+        context["now"] = now
     for name, value in (("item", item), ("index", index), ("output", output)):
         if value is not _UNSET:
             context[name] = value

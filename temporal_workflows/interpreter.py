@@ -19,9 +19,10 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_workflows.clock import iso
+    from temporal_workflows.concurrency import REFUSED_MESSAGE, Permit, group_id
     from temporal_workflows.controls import ParkingLot, PauseGate
     from temporal_workflows.definition import StepDefinition, WorkflowDefinition
-    from temporal_workflows.event_emitter import EventEmitter
     from temporal_workflows.expressions import (
         MAX_WORK,
         ExpressionError,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         evaluate,
         evaluate_condition,
     )
+    from temporal_workflows.joins import DEFAULT_JOIN, join_blocker
     from temporal_workflows.loops import StepLoops
     from temporal_workflows.run_types import (
         INTERPRETER_WORKFLOW,
@@ -43,7 +45,10 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         UntilSegmentResult,
     )
+    from temporal_workflows.runtime import Emitter, Runtime, TemporalRuntime
     from temporal_workflows.step_runners import StepError, StepRunners
+    from temporal_workflows.step_types import templated_with
+    from temporal_workflows.visibility import RUN_VISIBILITY, state_update
     from temporal_workflows.waits import Waits
 
 # workflow.patched ids: each marks an interpreter change that running workflows must not see.
@@ -52,6 +57,16 @@ CANCELLED_RUNS_CLOSE = "cancelled-runs-close"
 # Each evaluation has a budget of work, and going over it fails the step as
 # ExpressionLimitExceeded (runs recorded before evaluate without a budget, as they did).
 EXPRESSION_BUDGET = "expression-budget"
+# Comparing a missing value or testing it for truth is an error (it was equal to nothing
+# and false), and steps run by their `join` rule, skipped ones saying why.
+STRICT_MISSING_VALUES = "strict-missing-values"
+JOIN_RULES = "join-rules"
+# Templates see `execution.started_at`, `trigger` and `now()`.
+EXECUTION_CLOCK = "execution-clock"
+# Runs of a definition with `concurrency` hold a permit of their group while they run
+# (temporal_workflows/concurrency.py). Only asked for such definitions, so other runs'
+# histories do not change.
+CONCURRENCY_LIMITS = "concurrency-limits"
 SELF_RECORDING_TYPES = frozenset({"http"})
 
 
@@ -61,24 +76,45 @@ class RunFailed(Exception):
         self.step_id = step_id
 
 
-@workflow.defn(name=INTERPRETER_WORKFLOW)
+# Outside Temporal's sandbox: re-creating it for every run was about a third of the worker's
+# CPU per run (docs/performance.md). This is our code, not the user's, and it keeps
+# deterministic by other means: ruff refuses clocks, randomness and I/O in this package
+# (pyproject's banned-api list), no module-level state changes after import, and every
+# committed history is replayed (tests/workflows/test_replay.py).
+@workflow.defn(name=INTERPRETER_WORKFLOW, sandboxed=False)
 class HeadraceRun(StepRunners, StepLoops):
     def __init__(self) -> None:
+        self._setup(TemporalRuntime())
+
+    @classmethod
+    def in_runtime(cls, runtime: Runtime) -> HeadraceRun:
+        """An interpreter that runs outside Temporal (``express.runtime``), same semantics."""
+        run = cls.__new__(cls)
+        run._setup(runtime)
+        return run
+
+    def _setup(self, runtime: Runtime) -> None:
+        self._rt = runtime
         self._status = "pending"
         self._steps: dict[str, StepState] = {}
         self._ended: dict[str, asyncio.Event] = {}
-        self._waits = Waits()
-        self._emitter: EventEmitter | None = None
+        self._waits = Waits(runtime)
+        self._emitter: Emitter | None = None
         self._aborting = False
         self._activity_events = False
         self._budget: int | None = None
+        self._strict = False
+        self._joins = False
+        self._clock = False
         self._types: dict[str, str] = {}
         self._outcomes: dict[str, StepOutcome] = {}
-        self._gate = PauseGate()
-        self._parking = ParkingLot()
+        self._gate = PauseGate(runtime)
+        self._parking = ParkingLot(runtime)
         self._completed_order: list[str] = []
         self._compensating = False
         self._segment_result: UntilSegmentResult | None = None
+        self._visible = False
+        self._permit: Permit | None = None
 
     # --- queries and updates -----------------------------------------------------------
 
@@ -90,12 +126,14 @@ class HeadraceRun(StepRunners, StepLoops):
             waiting_for=self._waits.describe(),
             paused=self._gate.paused,
             parked=self._parking.describe(),
+            concurrency_group=self._permit.request.group if self._permit is not None else None,
         )
 
     @workflow.update(name="pause")
     def pause(self, control: RunControl) -> str:
         self._gate.paused = True
         self._status = "paused"
+        self._show_state("paused")
         self._emit_run_event("execution.paused", {"by": control.by})
         return "paused"
 
@@ -107,6 +145,7 @@ class HeadraceRun(StepRunners, StepLoops):
     def resume(self, control: RunControl) -> str:
         self._gate.paused = False
         self._status = "running"
+        self._show_state("waiting" if self._parking.describe() else "running")
         self._emit_run_event("execution.resumed", {"by": control.by})
         return "running"
 
@@ -121,6 +160,11 @@ class HeadraceRun(StepRunners, StepLoops):
     @resolve_step.validator
     def _check_resolution(self, resolution: StepResolution) -> None:
         self._parking.check(resolution)
+
+    def _show_state(self, state: str) -> None:
+        """Keep the run's ``HeadraceState`` search attribute current (for the Web UI)."""
+        if self._visible:
+            self._rt.upsert_search_attributes(state_update(state))
 
     def _emit_run_event(self, type_: str, data: dict[str, Any]) -> None:
         if self._emitter is not None:
@@ -144,6 +188,12 @@ class HeadraceRun(StepRunners, StepLoops):
         if self._waits.approval_waiter(decision.step_id) is None:
             raise ValueError("no step is waiting for an approval")
 
+    @workflow.signal(name="permit_granted")
+    def permit_granted(self) -> None:
+        """The run's concurrency group has a permit for it (it waited in the queue)."""
+        if self._permit is not None:
+            self._permit.granted = True
+
     # --- the run -----------------------------------------------------------------------
 
     @workflow.run
@@ -153,11 +203,69 @@ class HeadraceRun(StepRunners, StepLoops):
         self._steps = {s.id: StepState() for s in run.definition.steps}
         self._ended = {s.id: asyncio.Event() for s in run.definition.steps}
         self._types = {s.id: s.type for s in run.definition.steps}
-        self._emitter = emitter = EventEmitter(run)
-        emitter.start()
+        self._emitter = self._rt.event_emitter(run)
+        self._emitter.start()
         # Plain I/O steps record their own start/completion (no local activity per step).
-        self._activity_events = workflow.patched(ACTIVITY_SIDE_STEP_EVENTS)
-        self._budget = MAX_WORK if workflow.patched(EXPRESSION_BUDGET) else None
+        self._activity_events = self._rt.patched(ACTIVITY_SIDE_STEP_EVENTS)
+        self._budget = MAX_WORK if self._rt.patched(EXPRESSION_BUDGET) else None
+        self._strict = self._rt.patched(STRICT_MISSING_VALUES)
+        self._joins = self._rt.patched(JOIN_RULES)
+        self._clock = self._rt.patched(EXECUTION_CLOCK)
+        self._visible = self._rt.patched(RUN_VISIBILITY)
+        if not self._limited(run):
+            return await self._run_steps(run)
+        refused = await self._admit(run)
+        if refused is not None:
+            return refused
+        try:
+            return await self._run_steps(run)
+        finally:
+            assert self._permit is not None
+            await self._permit.release()
+
+    def _limited(self, run: RunInput) -> bool:
+        """Whether this run counts against its workflow's concurrency limit.
+
+        Only runs a trigger started do: chunk, segment and child runs belong to a run that
+        already holds a permit (a child waiting for its parent's permit would deadlock).
+        """
+        return (
+            run.definition.concurrency is not None
+            and run.parent_execution_id is None
+            and run.foreach_items is None
+            and run.until_segment is None
+            and self._rt.patched(CONCURRENCY_LIMITS)
+        )
+
+    async def _admit(self, run: RunInput) -> RunResult | None:
+        """Wait for a permit of the run's group (``queued`` meanwhile); the refusal, if any."""
+        spec = run.definition.concurrency
+        assert spec is not None
+        try:
+            group = group_id(run.workflow_id, spec, self._context())
+        except ExpressionError as exc:
+            await self._finish("failed", error=f"concurrency key: {exc}")
+            raise ApplicationError(str(exc), type="RunFailed", non_retryable=True) from None
+        holder = self._rt.run_id()
+        self._permit = permit = Permit(holder, spec, group, run.limits.concurrency_reclaim_seconds)
+        try:
+            answer = await permit.ask()
+            if answer.outcome == "queued":
+                self._status = "queued"
+                self._emit_run_event("execution.queued", {"position": answer.position})
+                await permit.wait()
+        except asyncio.CancelledError:
+            await permit.release()  # leaves the queue
+            await self._finish("cancelled", error="cancelled")
+            raise
+        if answer.outcome == "refused":
+            await self._finish("cancelled", error=REFUSED_MESSAGE)
+            return RunResult(status="cancelled", error=REFUSED_MESSAGE)
+        return None
+
+    async def _run_steps(self, run: RunInput) -> RunResult:
+        emitter = self._emitter
+        assert emitter is not None
         self._status = "running"
         emitter.emit("execution.started", data={"input": run.input, "version": run.version})
         try:
@@ -176,7 +284,7 @@ class HeadraceRun(StepRunners, StepLoops):
             await self._compensate()
             await self._finish("cancelled", error="cancelled")
             # Re-raised bare, the group is no CancelledError to the SDK: the run stayed open.
-            if workflow.patched(CANCELLED_RUNS_CLOSE):
+            if self._rt.patched(CANCELLED_RUNS_CLOSE):
                 raise asyncio.CancelledError() from None
             raise
         await self._finish("completed", output=output)
@@ -196,7 +304,11 @@ class HeadraceRun(StepRunners, StepLoops):
             return {sid: s.output for sid, s in self._steps.items() if s.status == "completed"}
         try:
             return evaluate(
-                definition.output, self._context(), location="output", budget=self._budget
+                definition.output,
+                self._context(),
+                location="output",
+                budget=self._budget,
+                strict=self._strict,
             )
         except ExpressionError as exc:
             raise RunFailed("output", str(exc)) from exc
@@ -206,6 +318,7 @@ class HeadraceRun(StepRunners, StepLoops):
             **self._run.context_steps,
             **{
                 sid: {"output": s.output, "status": s.status, "error": s.error}
+                | ({"reason": s.reason} if self._joins else {})
                 for sid, s in self._steps.items()
             },
         }
@@ -216,8 +329,30 @@ class HeadraceRun(StepRunners, StepLoops):
             execution_id=self._run.context_execution_id or self._run.execution_id,
             workflow_id=self._run.workflow_id,
             secret_key=self._run.secret_key,
+            **self._clock_context(),
             **extra,
         )
+
+    def _clock_context(self) -> dict[str, Any]:
+        """``execution.started_at``, ``trigger`` and ``now()``: all from the run's history
+        (its start, its input, ``workflow.now()``), so a replay sees the same times."""
+        if not self._clock:
+            return {}
+        run = self._run
+        trigger = run.context_trigger or {
+            "type": run.trigger_type,
+            "id": run.trigger_id,
+            "scheduled_at": iso(run.scheduled_at) if run.scheduled_at else None,
+        }
+        return {
+            "started_at": run.context_started_at or iso(self._rt.start_time()),
+            "trigger": trigger,
+            "now": self._now_iso,
+        }
+
+    def _now_iso(self) -> str:
+        """``now()`` in templates: the run's deterministic clock, as ISO 8601 UTC."""
+        return iso(self._rt.now())
 
     # --- one node of the DAG ------------------------------------------------------------
 
@@ -232,24 +367,45 @@ class HeadraceRun(StepRunners, StepLoops):
             return
         await self._gate.wait_open()
         try:
-            if self._should_run(step):
+            reason = self._skip_reason(step)
+            if reason is None:
                 await self._run_step(step)
             else:
-                self._mark(step.id, "skipped")
+                self._mark(step.id, "skipped", reason=reason or None)
         except StepError as error:  # `when` itself could not be evaluated
             self._fail_step(step, error)
         finally:
             self._ended[step.id].set()
 
-    def _should_run(self, step: StepDefinition) -> bool:
-        if step.when is None:
-            return all(self._steps[d].status == "completed" for d in step.depends_on)
+    def _skip_reason(self, step: StepDefinition) -> str | None:
+        """None if the step runs, else why it is skipped ("" in runs recorded before reasons).
+
+        The ``join`` rule decides first; a ``when`` without ``join`` decides alone, as it
+        did before joins existed.
+        """
+        if not self._joins:
+            if step.when is None:
+                ran = all(self._steps[d].status == "completed" for d in step.depends_on)
+                return None if ran else ""
+            return None if self._when_holds(step) else ""
+        if step.join is not None or step.when is None:
+            statuses = {d: self._steps[d].status for d in step.depends_on}
+            blocked = join_blocker(step.join or DEFAULT_JOIN, statuses)
+            if blocked is not None:
+                return blocked
+        if step.when is not None and not self._when_holds(step):
+            return "skipped because its when was false"
+        return None
+
+    def _when_holds(self, step: StepDefinition) -> bool:
+        assert step.when is not None
         try:
             return evaluate_condition(
                 step.when,
                 self._context(),
                 location=f"steps.{step.id}.when",
                 budget=self._budget,
+                strict=self._strict,
             )
         except ExpressionError as exc:
             raise self._expression_failed(exc) from exc
@@ -300,7 +456,11 @@ class HeadraceRun(StepRunners, StepLoops):
             error_type=error.error_type,
         )
         self._mark(step.id, "waiting", error=str(error))
+        if not self._gate.paused:
+            self._show_state("waiting")
         resolution = await self._parking.wait(step.id, str(error))
+        if not self._gate.paused and len(self._parking.describe()) == 0:
+            self._show_state("running")
         self._emit_step_event(
             step.id, "step.resolved", {"action": resolution.action, "by": resolution.by}
         )
@@ -363,11 +523,12 @@ class HeadraceRun(StepRunners, StepLoops):
         error: str | None = None,
         attempts: int | None = None,
         error_type: str | None = None,
+        reason: str | None = None,
         emit: bool = True,
     ) -> None:
         state = self._steps[step_id]
         state.status = status  # type: ignore[assignment]
-        now = workflow.now()
+        now = self._rt.now()
         if attempts is not None:
             state.attempts = max(state.attempts, attempts)
         if status == "completed":
@@ -376,8 +537,10 @@ class HeadraceRun(StepRunners, StepLoops):
             state.started_at = now
         elif status in ("completed", "failed", "skipped"):
             state.completed_at = now
-        state.output, state.error = output, error
+        state.output, state.error, state.reason = output, error, reason
         data: dict[str, Any] = {}
+        if reason is not None:
+            data["reason"] = reason
         if status == "completed":
             data["output"] = output
         if error is not None:
@@ -407,7 +570,11 @@ class HeadraceRun(StepRunners, StepLoops):
     ) -> Any:
         try:
             return evaluate(
-                value, context, location=f"steps.{step.id}.{field}", budget=self._budget
+                value,
+                context,
+                location=f"steps.{step.id}.{field}",
+                budget=self._budget,
+                strict=self._strict,
             )
         except ExpressionError as exc:
             raise self._expression_failed(exc) from exc
@@ -419,7 +586,8 @@ class HeadraceRun(StepRunners, StepLoops):
     async def _call(self, step: StepDefinition, context: dict[str, Any]) -> Any:
         if not self._compensating:
             await self._gate.wait_open()  # foreach items and until iterations too
-        params = self._evaluate(step, step.with_, "with", context)
+        # A code step's script is text, not a template: its runner reads it from the step.
+        params = self._evaluate(step, templated_with(step.type, step.with_), "with", context)
         runner = getattr(self, f"_step_{step.type}", None)
         if runner is None:
             raise StepError(

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         UntilSegment,
         UntilSegmentResult,
     )
+    from temporal_workflows.runtime import Runtime
     from temporal_workflows.step_runners import StepError, cause_message
 
 DEFAULT_FOREACH_CONCURRENCY = 10
@@ -49,14 +50,19 @@ class StepLoops:
     """``_execute(step)``: the step once, over its ``foreach`` items, or ``until`` it holds."""
 
     # Run state, owned by the interpreter (HeadraceRun).
+    _rt: Runtime
     _run: RunInput
     _vars: dict[str, Any]
     _steps: dict[str, StepState]
     _gate: PauseGate
     _budget: int | None
+    _strict: bool
     _segment_result: UntilSegmentResult | None
 
     def _context(self, **extra: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _child_visibility(self, child: RunInput, old_summary: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def _evaluate(
@@ -88,7 +94,7 @@ class StepLoops:
         if (
             self._run.foreach_items is None
             and len(items) > cap
-            and workflow.patched(FOREACH_ITEMS_LIMIT)
+            and self._rt.patched(FOREACH_ITEMS_LIMIT)
         ):
             raise StepError(
                 f"foreach gives {len(items)} items; at most {cap} are allowed "
@@ -99,7 +105,7 @@ class StepLoops:
             self._run.foreach_items is None
             and not step.pure
             and len(items) > self._run.foreach_chunk_size
-            and workflow.patched(FOREACH_IN_CHILDREN)
+            and self._rt.patched(FOREACH_IN_CHILDREN)
         ):
             return await self._foreach_in_children(step, items)
         offset = self._run.index_offset
@@ -143,8 +149,11 @@ class StepLoops:
     def _child_run(self, body: StepDefinition, trigger_type: str, **fields: Any) -> RunInput:
         """A child run of this run's workflow that runs ``body`` alone (a chunk or a segment
         of a loop), with this run's input, variables, key, limits and depth."""
-        execution_id = fields.pop("execution_id", None) or str(workflow.uuid4())
+        execution_id = fields.pop("execution_id", None) or str(self._rt.uuid4())
+        context = self._context()
         return RunInput(
+            context_trigger=context.get("trigger"),
+            context_started_at=context["execution"].get("started_at"),
             execution_id=execution_id,
             workflow_id=self._run.workflow_id,
             version=self._run.version,
@@ -157,21 +166,23 @@ class StepLoops:
             secret_key=self._run.secret_key,
             limits=self._run.limits,
             depth=self._run.depth,
+            workflow_name=self._run.workflow_name,
+            dashboard_url=self._run.dashboard_url,
             **fields,
         )
 
     async def _run_child(self, run: RunInput, summary: str, error_type: str) -> RunResult:
         """Run part of a step as a child run; its failure is the step's (``error_type``)."""
         try:
-            result: RunResult = await workflow.execute_child_workflow(
+            result: RunResult = await self._rt.execute_child(
                 INTERPRETER_WORKFLOW,
                 run,
                 id=run.execution_id,
-                static_summary=summary,
                 result_type=RunResult,
+                **self._child_visibility(run, summary),
             )
         except ChildWorkflowError as exc:
-            if workflow.cancellation_reason() is not None:
+            if self._rt.cancellation_reason() is not None:
                 raise asyncio.CancelledError() from None  # this run is being cancelled
             raise StepError(cause_message(exc), error_type) from exc
         return result
@@ -201,11 +212,18 @@ class StepLoops:
             segment is None
             and tries > self._run.until_segment_size
             and step.type not in RUN_BOUND_TYPES
-            and workflow.patched(UNTIL_IN_CHILDREN)
+            and self._rt.patched(UNTIL_IN_CHILDREN)
         ):
             return await self._until_in_children(step, context, tries)
         if segment is not None:  # this run is one segment of a parent's until loop
-            met, output = await self._poll(step, context, segment.tries, segment.wait_first)
+            met, output = await self._poll(
+                step,
+                context,
+                segment.tries,
+                segment.wait_first,
+                first_index=segment.first_index,
+                previous=segment.previous,
+            )
             self._segment_result = UntilSegmentResult(met=met, output=output)
             return output
         met, output = await self._poll(step, context, tries, wait_first=False)
@@ -214,23 +232,39 @@ class StepLoops:
         return output
 
     async def _poll(
-        self, step: StepDefinition, context: dict[str, Any], tries: int, wait_first: bool
+        self,
+        step: StepDefinition,
+        context: dict[str, Any],
+        tries: int,
+        wait_first: bool,
+        *,
+        first_index: int = 0,
+        previous: Any = None,
     ) -> tuple[bool, Any]:
         """Call the step up to ``tries`` times, ``interval`` apart, until ``until`` holds;
-        answer whether it held, and the last output."""
+        answer whether it held, and the last output.
+
+        Each try's ``with`` and ``until`` see ``loop.index`` (from 0 over the whole loop)
+        and ``loop.previous`` (the try before's output, null at first). Only definitions
+        saved since ``loop`` exists can read it (validation refused the name before), so
+        adding it to the context changes nothing for runs recorded earlier.
+        """
         assert step.until is not None
         interval = parse_duration(step.interval) if step.interval else timedelta(seconds=10)
-        output: Any = None
+        output: Any = previous
         for iteration in range(tries):
             if iteration or wait_first:
-                await workflow.sleep(interval)
-            output = await self._call(step, context)
+                await self._rt.sleep(interval)
+            loop = {"index": first_index + iteration, "previous": output}
+            try_context = {**context, "loop": loop}
+            output = await self._call(step, try_context)
             try:
                 done = evaluate_condition(
                     step.until,
-                    {**context, "output": output},
+                    {**try_context, "output": output},
                     location=f"steps.{step.id}.until",
                     budget=self._budget,
+                    strict=self._strict,
                 )
             except ExpressionError as exc:
                 raise self._expression_failed(exc) from exc
@@ -249,11 +283,17 @@ class StepLoops:
         # Inside a foreach, the child runs this one item, at this index.
         items = [context["item"]] if step.foreach is not None else None
         done = 0
+        previous: Any = None
         while done < tries:
             if done:
                 await self._gate.wait_open()  # a paused run starts no further segment
-            child_id = str(workflow.uuid4())
-            segment = UntilSegment(tries=min(size, tries - done), wait_first=done > 0)
+            child_id = str(self._rt.uuid4())
+            segment = UntilSegment(
+                tries=min(size, tries - done),
+                wait_first=done > 0,
+                first_index=done,
+                previous=previous,
+            )
             run = self._child_run(
                 body,
                 "until",
@@ -269,5 +309,6 @@ class StepLoops:
             outcome = UntilSegmentResult.model_validate(result.output)
             if outcome.met:
                 return outcome.output
+            previous = outcome.output
             done += segment.tries
         raise StepError(f"until condition not met after {tries} iterations", "UntilExhausted")

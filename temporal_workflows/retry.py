@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 from temporal_workflows.definition import StepDefinition
 from temporal_workflows.durations import parse_duration
@@ -32,6 +33,28 @@ def retry_policy(step: StepDefinition) -> RetryPolicy:
         maximum_attempts=int(spec.max_attempts or 0),
         non_retryable_error_types=list(spec.non_retryable_errors or []),
     )
+
+
+def next_retry_delay(
+    policy: RetryPolicy | None, attempt: int, error: ApplicationError
+) -> timedelta | None:
+    """The delay before the next attempt after ``error``, or None when none follows.
+
+    Temporal's own rule for an activity's retries; express runs retry by it too
+    (``express.runtime``), and step activities announce it in ``step.retrying`` events.
+    """
+    if error.non_retryable or policy is None:
+        return None
+    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
+        return None
+    if error.type and error.type in (policy.non_retryable_error_types or []):
+        return None
+    if error.next_retry_delay is not None:
+        return error.next_retry_delay
+    seconds = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (attempt - 1)
+    if policy.maximum_interval is not None:
+        seconds = min(seconds, policy.maximum_interval.total_seconds())
+    return timedelta(seconds=seconds)
 
 
 def step_timeout(step: StepDefinition) -> timedelta:

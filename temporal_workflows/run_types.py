@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporal_workflows.definition import WorkflowDefinition
 
 StepStatus = Literal["pending", "running", "waiting", "paused", "completed", "failed", "skipped"]
-RunStatus = Literal["pending", "running", "waiting", "paused", "completed", "failed", "cancelled"]
+RunStatus = Literal[
+    "pending", "queued", "running", "waiting", "paused", "completed", "failed", "cancelled"
+]
 
 INTERPRETER_WORKFLOW = "HeadraceRun"
 
@@ -26,6 +28,10 @@ class UntilSegment(_Model):
     tries: int = Field(ge=1)
     # Every segment but the first carries on a loop that already tried: wait `interval` first.
     wait_first: bool = False
+    # Where the segment's tries start in the whole loop, and the output of the try before
+    # its first: what its templates see as `loop.index` and `loop.previous`.
+    first_index: int = Field(0, ge=0)
+    previous: Any = None
 
 
 class UntilSegmentResult(_Model):
@@ -43,6 +49,12 @@ class RunLimits(_Model):
     max_child_depth: int = Field(10, ge=0)
     # HEADRACE_MAX_FOREACH_ITEMS: the longest list a `foreach` may run over.
     max_foreach_items: int = Field(10_000, ge=1)
+    # HEADRACE_LOCAL_STEP_MAX_TIMEOUT: I/O steps with a timeout up to this many seconds run
+    # as local activities unless their `local` says otherwise (0: never).
+    local_step_max_timeout_seconds: float = Field(300.0, ge=0)
+    # HEADRACE_CONCURRENCY_RECLAIM_SECONDS: how often a concurrency limiter looks for
+    # permit holders that closed without giving their permit back.
+    concurrency_reclaim_seconds: float = Field(30.0, gt=0)
 
 
 class RunInput(_Model):
@@ -56,6 +68,8 @@ class RunInput(_Model):
     variables: dict[str, Any] = Field(default_factory=dict)
     trigger_type: str = "manual"
     trigger_id: str | None = None
+    # The time a schedule fired for (Temporal's TemporalScheduledStartTime), for `trigger`.
+    scheduled_at: datetime | None = None
     created_by: str | None = None
     parent_execution_id: str | None = None
     # Redrive: outputs of steps that completed in an earlier execution, reused, not re-run.
@@ -76,6 +90,9 @@ class RunInput(_Model):
     # (the parent's, so every try sees the context the inline loop would).
     until_segment: UntilSegment | None = None
     context_execution_id: str | None = None
+    # Set on a loop's child run: the parent's `trigger` and `execution.started_at`.
+    context_trigger: dict[str, Any] | None = None
+    context_started_at: str | None = None
     # Random per run, drawn where randomness may be (the API, an activity): it marks the
     # run's genuine secret references (temporal_workflows/secret_markers.py). Chunk and
     # segment children share their run's; empty on runs started before it existed.
@@ -83,6 +100,11 @@ class RunInput(_Model):
     limits: RunLimits = Field(default_factory=RunLimits)
     # How many `workflow` steps this run is below the run a trigger started (that one is 0).
     depth: int = Field(0, ge=0)
+    # What the Temporal Web UI shows (temporal_workflows/visibility.py): the workflow's name,
+    # and the dashboard's public URL (HEADRACE_PUBLIC_URL) its details link to. Child runs
+    # inherit the URL; both are empty on runs started before they existed.
+    workflow_name: str = ""
+    dashboard_url: str = ""
 
 
 class StepState(_Model):
@@ -92,6 +114,8 @@ class StepState(_Model):
     completed_at: datetime | None = None
     output: Any = None
     error: str | None = None
+    # Why a skipped step was skipped: "skipped because 'pay' was skipped".
+    reason: str | None = None
 
 
 class RunResult(_Model):
@@ -109,6 +133,8 @@ class RunSnapshot(_Model):
     waiting_for: dict[str, dict[str, Any]] = Field(default_factory=dict)
     paused: bool = False
     parked: dict[str, str] = Field(default_factory=dict)  # step id -> its error
+    # While queued: the limiter workflow of the run's concurrency group (asked for the place).
+    concurrency_group: str | None = None
 
 
 class EventRecord(_Model):
@@ -161,6 +187,7 @@ class ChildDefinition(_Model):
     definition: WorkflowDefinition
     variables: dict[str, Any] = Field(default_factory=dict)
     secret_key: str = ""  # a fresh one for the run about to start (RunInput.secret_key)
+    name: str = ""  # the workflow's name (RunInput.workflow_name)
 
 
 class EventDelivery(_Model):
@@ -223,6 +250,7 @@ class HttpStepInput:
     secret_key: str = ""  # the run's key: which markers are secret references
     connection: Any = None  # a named http connection of the workflow's owner
     path: Any = None  # with a connection: appended to its base URL
+    paginate: Any = None  # HttpPaginate's fields: follow next pages, concatenate their items
 
 
 @dataclass
@@ -243,6 +271,17 @@ class N8nStepInput:
     secret_key: str = ""  # the run's key: which markers in the payload are secret references
 
 
+class CodeStepInput(_Model):
+    """``run_code_step``: a ``code`` step's script (never a template) and its rendered input."""
+
+    step_id: str
+    execution_id: str
+    code: str
+    input: Any = None
+    # The step's `timeout`; None: the worker's HEADRACE_CODE_TIMEOUT.
+    timeout_seconds: float | None = None
+
+
 class StorageRequest(_Model):
     """``run_storage_step``: a ``storage`` step's rendered ``with``, and whose step it is."""
 
@@ -252,3 +291,26 @@ class StorageRequest(_Model):
     key: str | None = None
     content: Any = None
     content_type: str | None = None
+
+
+@dataclass
+class LlmCallInput:
+    """``run_llm_call``: one chat completion of an ``llm`` step or of an ``agent``'s turn.
+
+    The rendered fields are typed ``Any``: templates may render anything, and the activity
+    (not the workflow) refuses a wrong value, as ``LlmInvalidRequest``.
+    """
+
+    step_id: str
+    execution_id: str
+    workflow_id: str  # whose llm connections and secrets the call may use
+    connection: str
+    messages: Any
+    model: Any = None
+    temperature: Any = None
+    max_tokens: Any = None
+    tools: list[dict[str, Any]] = field(default_factory=list)  # OpenAI "function" tools
+    response_schema: dict[str, Any] | None = None
+    stream: bool = False
+    turn: int | None = None  # the agent's turn (1, 2, ...); None for an llm step
+    secret_key: str = ""  # the run's key: which markers in the messages are secrets

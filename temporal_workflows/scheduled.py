@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -29,6 +29,12 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
     )
     from temporal_workflows.validation import validate_input
+    from temporal_workflows.visibility import (
+        RUN_VISIBILITY,
+        run_details,
+        run_search_attributes,
+        run_summary,
+    )
 
 SCHEDULED_WORKFLOW = "HeadraceScheduledRun"
 # Fixed forever: execution ids of past schedule actions are derived from it.
@@ -37,6 +43,8 @@ EXECUTION_NAMESPACE = uuid.UUID("6f1d3c52-9a4e-4f8e-b7a1-3c2d9e5f0a17")
 # finds no workflow yet, so "not found" is retried this many times, a second apart.
 NOT_FOUND_RETRIES = 5
 LOAD_TIMEOUT = timedelta(seconds=30)
+# Temporal sets it on every workflow a Schedule starts: the time the action was due.
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 
 class ScheduledRunInput(BaseModel):
@@ -49,6 +57,7 @@ class ScheduledRunInput(BaseModel):
     created_by: str | None = None
     # Set when the schedule is created or updated; older schedules get the defaults.
     limits: RunLimits = Field(default_factory=RunLimits)
+    dashboard_url: str = ""  # HEADRACE_PUBLIC_URL, for the run's details in the Web UI
 
 
 def execution_id_for(launcher_workflow_id: str) -> uuid.UUID:
@@ -78,17 +87,27 @@ class HeadraceScheduledRun:
             variables={**child.variables, **request.variables},
             trigger_type="schedule",
             trigger_id=request.trigger_id,
+            scheduled_at=workflow.info().typed_search_attributes.get(SCHEDULED_START_TIME),
             created_by=request.created_by,
             secret_key=child.secret_key,
             limits=request.limits,
+            workflow_name=child.name,
+            dashboard_url=request.dashboard_url,
         )
+        visibility: dict[str, Any] = {"static_summary": f"scheduled run {execution_id}"}
+        if workflow.patched(RUN_VISIBILITY):
+            visibility = {
+                "search_attributes": run_search_attributes(run),
+                "static_summary": run_summary(run),
+                "static_details": run_details(run),
+            }
         try:
             result: RunResult = await workflow.execute_child_workflow(
                 INTERPRETER_WORKFLOW,
                 run,
                 id=execution_id,
                 result_type=RunResult,
-                static_summary=f"scheduled run {execution_id}",
+                **visibility,
             )
         except ChildWorkflowError as exc:
             return RunResult(status="failed", error=str(exc.cause or exc))

@@ -25,17 +25,25 @@ from pydantic import (
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from temporal_workflows.durations import parse_duration
+from temporal_workflows.javascript import MAX_CODE_LENGTH, check_syntax
+from temporal_workflows.template_analysis import analyse
 from temporal_workflows.templates import is_template
 
 __all__ = [
+    "LITERAL_WITH_FIELDS",
     "PURE_STEP_TYPES",
     "STEP_TYPES",
     "WITH_MODELS",
+    "AgentTool",
+    "AgentWith",
     "ApprovalWith",
+    "CodeWith",
     "Duration",
     "FailWith",
     "HttpAuth",
+    "HttpPaginate",
     "HttpWith",
+    "LlmWith",
     "LogWith",
     "N8nWith",
     "PositiveDuration",
@@ -59,10 +67,21 @@ StepType = Literal[
     "storage",
     "log",
     "fail",
+    "code",
+    "llm",
+    "agent",
 ]
 STEP_TYPES: tuple[str, ...] = get_args(StepType)
 # Evaluated by the interpreter itself (no activity): no I/O, deterministic, or a durable wait.
 PURE_STEP_TYPES = frozenset({"transform", "log", "fail", "sleep", "wait_for_event", "approval"})
+# Fields that are text as written, never templates: a script's `{{` is JavaScript.
+# An agent's tools are templates over the model's arguments (`args`), rendered per tool
+# call; a response schema is JSON Schema, whose text is never a template.
+LITERAL_WITH_FIELDS: Mapping[str, frozenset[str]] = {
+    "code": frozenset({"code"}),
+    "llm": frozenset({"response_schema"}),
+    "agent": frozenset({"tools"}),
+}
 
 
 def is_pure(step_type: str) -> bool:
@@ -221,6 +240,57 @@ class HttpAuth(_With):
         return self
 
 
+MAX_PAGES = 1000
+
+
+def _response_expression(value: str) -> str:
+    """A bare expression over ``response`` (one page's ``{status, headers, body}``): it is
+    evaluated on every page in the worker, so it cannot be a ``{{ }}`` template (those are
+    evaluated once, before the request)."""
+    if is_template(value):
+        raise PydanticCustomError(
+            "invalid_value",
+            "write a bare expression such as 'response.body.next', without {{ }}: it is "
+            "evaluated on each page's response",
+        )
+    try:
+        names = analyse(value).names
+    except Exception as exc:  # jinja2's TemplateSyntaxError, without importing it here
+        raise PydanticCustomError(
+            "invalid_value", "cannot parse {source!r}: {why}", {"source": value, "why": str(exc)}
+        ) from None
+    if names - {"response"}:
+        raise PydanticCustomError(
+            "invalid_value",
+            "a pagination expression can only read 'response' (the page's status, headers "
+            "and body), not {names}",
+            {"names": ", ".join(sorted(names - {"response"}))},
+        )
+    return value
+
+
+ResponseExpression = Annotated[str, Field(min_length=1), AfterValidator(_response_expression)]
+
+
+class HttpPaginate(_With):
+    """Paging through an API in one ``http`` step: requests follow the next-page URL or
+    cursor each response gives, up to ``max_pages``, and the pages' items are concatenated."""
+
+    next_url: ResponseExpression | None = None
+    cursor: ResponseExpression | None = None
+    cursor_param: NonEmpty = "cursor"
+    items: ResponseExpression = "response.body"
+    max_pages: int = Field(10, ge=1, le=MAX_PAGES)
+
+    @model_validator(mode="after")
+    def _one_way_to_the_next_page(self) -> HttpPaginate:
+        if self.next_url is None and self.cursor is None:
+            raise _missing("next_url", "give next_url (or cursor): how to find the next page")
+        if self.next_url is not None and self.cursor is not None:
+            raise _conflict("cursor", "give either next_url or cursor, not both")
+        return self
+
+
 class HttpWith(_With):
     """An HTTP request. Output: ``{status, headers, body}``."""
 
@@ -237,6 +307,7 @@ class HttpWith(_With):
     expect_status: Templated[list[Templated[StatusCode]]] | None = None
     timeout: TemplatedDuration | None = None
     follow_redirects: Templated[bool] = True
+    paginate: HttpPaginate | None = None
 
     @model_validator(mode="after")
     def _one_target_one_body(self) -> HttpWith:
@@ -345,6 +416,157 @@ class FailWith(_With):
     error_type: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = None
 
 
+def _check_javascript(value: str) -> str:
+    problem = check_syntax(value)
+    if problem is not None:
+        raise PydanticCustomError(
+            "javascript_syntax",
+            "{problem}",
+            {"problem": str(problem), "line": problem.line, "column": problem.column},
+        )
+    return value
+
+
+# ``contentMediaType`` (JSON Schema) tells the dashboard's builder to edit it as JavaScript.
+JavaScript = Annotated[
+    str,
+    Field(max_length=MAX_CODE_LENGTH, json_schema_extra={"contentMediaType": "text/javascript"}),
+    AfterValidator(_check_javascript),
+]
+
+
+class CodeWith(_With):
+    """A JavaScript function body run in a sandbox; ``input`` (templates) is its argument."""
+
+    language: Literal["javascript"] = "javascript"
+    code: JavaScript
+    input: Any = None
+
+
+# --- AI steps (temporal_workflows/agent.py, activities/llm.py) -----------------------------
+
+
+def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
+    # Imported here: jsonschema is only needed when a definition has a schema to check.
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(value).check_schema(value)
+    except SchemaError as exc:
+        raise PydanticCustomError(
+            "invalid_json_schema", "not a valid JSON Schema: {why}", {"why": exc.message}
+        ) from None
+    return value
+
+
+JsonSchema = Annotated[dict[str, Any], AfterValidator(_check_json_schema)]
+
+
+class ChatMessage(_With):
+    """One message of a conversation, as OpenAI's chat completions API takes it."""
+
+    role: Literal["system", "user", "assistant"]
+    content: Any
+
+
+class _ModelCall(_With):
+    connection: NonEmpty = Field(description="The name of an integration of type llm.")
+    model: NonEmpty | None = Field(
+        None, description="The model; absent: the connection's default model."
+    )
+    messages: Templated[Annotated[list[ChatMessage], Field(min_length=1)]]
+    temperature: Templated[Annotated[float, Field(ge=0, le=2)]] | None = None
+    max_tokens: Templated[Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="The most tokens one answer may have."
+    )
+    stream: bool = Field(
+        False, description="Send the answer's tokens to the run's event stream as they come."
+    )
+
+
+class LlmWith(_ModelCall):
+    """One model call. Output: ``{text, usage, finish_reason, model}``, or with
+    ``response_schema`` the answer parsed as JSON and valid against the schema."""
+
+    response_schema: JsonSchema | None = None
+
+
+TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class AgentHttpTool(_With):
+    """An http request the model may make; its templates see the model's ``args``."""
+
+    method: Templated[HttpMethod] = "GET"
+    url: Url | None = None
+    connection: NonEmpty | None = None
+    path: str | None = None
+    headers: Templated[dict[str, Scalar]] | None = None
+    query: Templated[dict[str, ScalarOrList]] | None = None
+    json_: Any = Field(default=None, alias="json")
+    body: str | None = None
+    expect_status: Templated[list[Templated[StatusCode]]] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AgentHttpTool:
+        if self.url is None and self.connection is None:
+            raise _missing("url", "give a url (or the name of a connection)")
+        if self.url is not None and self.connection is not None:
+            raise _conflict("connection", "give either url or connection, not both")
+        if self.json_ is not None and self.body is not None:
+            raise _conflict("body", "give only one of json and body")
+        return self
+
+
+class AgentTool(_With):
+    """A tool of an ``agent``: another Headrace workflow (its ``input_schema`` is the tool's
+    parameters) or an http request template (``parameters`` describes its ``args``)."""
+
+    name: Annotated[str, Field(pattern=TOOL_NAME)]
+    description: str | None = None
+    workflow_id: NonEmpty | None = None
+    http: AgentHttpTool | None = None
+    parameters: JsonSchema | None = Field(
+        None, description="JSON Schema of the arguments of an http tool."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AgentTool:
+        if self.workflow_id is None and self.http is None:
+            raise _missing("workflow_id", "give a workflow_id or an http request template")
+        if self.workflow_id is not None and self.http is not None:
+            raise _conflict("http", "give either workflow_id or http, not both")
+        if self.workflow_id is not None and self.parameters is not None:
+            raise _conflict(
+                "parameters", "a workflow tool's parameters are its workflow's input_schema"
+            )
+        return self
+
+
+class AgentWith(_ModelCall):
+    """A tool-using loop: model, tool calls, their results, model again, until the model
+    answers without calling a tool. Output: the transcript and the final answer."""
+
+    tools: list[AgentTool] = Field(default_factory=list)
+    max_turns: int = Field(10, ge=1, le=100, description="Model calls at most.")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="Token budget of the whole loop (prompt and completion)."
+    )
+    time_limit: PositiveDuration | None = Field(
+        None, description="How long the loop may take, checked before each call."
+    )
+
+    @model_validator(mode="after")
+    def _unique_tool_names(self) -> AgentWith:
+        seen: set[str] = set()
+        for tool in self.tools:
+            if tool.name in seen:
+                raise _conflict("tools", f"two tools are named {tool.name!r}")
+            seen.add(tool.name)
+        return self
+
+
 WITH_MODELS: Mapping[str, type[_With]] = {
     "http": HttpWith,
     "sleep": SleepWith,
@@ -355,7 +577,16 @@ WITH_MODELS: Mapping[str, type[_With]] = {
     "storage": StorageWith,
     "log": LogWith,
     "fail": FailWith,
+    "code": CodeWith,
+    "llm": LlmWith,
+    "agent": AgentWith,
 }
+
+
+def templated_with(step_type: str, with_: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a ``with`` block that is evaluated as templates (all but literal fields)."""
+    literal = LITERAL_WITH_FIELDS.get(step_type, frozenset())
+    return {name: value for name, value in with_.items() if name not in literal}
 
 
 def parse_with(step_type: str, with_: Mapping[str, Any]) -> BaseModel | dict[str, Any]:

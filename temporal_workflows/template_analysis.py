@@ -31,6 +31,7 @@ __all__ = [
     "analyse",
     "expression_problems",
     "referenced_names",
+    "referenced_paths",
     "referenced_steps",
     "template_problems",
     "uses_dynamic_step_reference",
@@ -290,3 +291,8 @@ def referenced_steps(value: Any, *, bare: bool = False) -> set[str]:
 def uses_dynamic_step_reference(value: Any, *, bare: bool = False) -> bool:
     """Tell whether a template uses ``steps`` other than as ``steps.<id>``/``steps['<id>']``."""
     return any(analysis.dynamic_steps for analysis in _analyses(value, bare))
+
+
+def referenced_paths(value: Any, *, bare: bool = False) -> set[Path]:
+    """Static access paths the templates use (``("steps", "a", "output")`` and its prefixes)."""
+    return {path for analysis in _analyses(value, bare) for path in analysis.paths}

@@ -22,6 +22,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
 from temporal_workflows.definition import (
+    JOINS,
     STEP_TYPES,
     CompensateSpec,
     RetrySpec,
@@ -29,6 +30,8 @@ from temporal_workflows.definition import (
     WorkflowDefinition,
 )
 from temporal_workflows.definition_checks import DefinitionProblem, graph_and_template_problems
+from temporal_workflows.express_rules import express_problems
+from temporal_workflows.responses import response_problems
 from temporal_workflows.step_types import WITH_MODELS, HttpAuth
 from temporal_workflows.templates import escape_pointer
 
@@ -51,6 +54,7 @@ _CUSTOM_CODES = frozenset(
         "invalid_timestamp",
         "conflicting_fields",
         "missing_field",
+        "javascript_syntax",
     }
 )
 _TYPE_MESSAGES = {
@@ -132,6 +136,8 @@ def _check(raw: object) -> tuple[WorkflowDefinition | None, list[DefinitionProbl
         problems.extend(_with_problems(raw))
         problems.extend(graph_and_template_problems(raw))
         problems.extend(_input_schema_problems(raw.get("input_schema")))
+        problems.extend(response_problems(raw.get("response")))
+        problems.extend(express_problems(raw))
     return model, _in_document_order(problems)
 
 
@@ -199,6 +205,10 @@ def _describe(
     if kind == "literal_error" and _shape(location) in _STEP_TYPE_FIELDS:
         valid = ", ".join(STEP_TYPES)
         return "unknown_step_type", f"unknown step type {error['input']!r}; valid types: {valid}"
+    if kind == "literal_error" and _shape(location) == ("steps", int, "join"):
+        close = difflib.get_close_matches(str(error["input"]), JOINS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(JOINS)}"
+        return "invalid_join", f"unknown join {error['input']!r}; {hint}"
     if kind == "too_short" and location == ("steps",):
         return "invalid_value", "a definition needs at least one step"
     if kind in _TYPE_MESSAGES:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio import workflow
-
 from temporal_workflows.run_types import ApprovalDecision, EventDelivery
+from temporal_workflows.runtime import Runtime
 
 
 class WaitTimedOut(Exception):
@@ -21,29 +20,42 @@ class Waiter:
     kind: str  # "event" or "approval"
     event: str | None = None
     approvers: list[str] = field(default_factory=list)
+    message: str | None = None  # an approval's question to its approvers
+    deadline: datetime | None = None  # when the wait times out (workflow time)
+    detailed: bool = False  # message and deadline are shown (see APPROVAL_DETAILS)
     answer: Any = None
     answered: bool = False
+
+    def details(self) -> dict[str, Any]:
+        """What ``waiting_for`` and the ``execution.waiting`` event show of this wait."""
+        shown: dict[str, Any] = {
+            "kind": self.kind,
+            "event": self.event,
+            "approvers": self.approvers,
+        }
+        if self.detailed:
+            shown["message"] = self.message
+            shown["deadline"] = self.deadline.isoformat() if self.deadline else None
+        return shown
 
 
 class Waits:
     """Open waits, keyed by a per-run token; Updates answer them in arrival order."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
         self._open: dict[str, Waiter] = {}
         self._tokens = 0
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        return {
-            w.step_id: {"kind": w.kind, "event": w.event, "approvers": w.approvers}
-            for w in self._open.values()
-        }
+        return {w.step_id: w.details() for w in self._open.values()}
 
     async def wait(self, waiter: Waiter, timeout: timedelta | None) -> Any:
         self._tokens += 1
         token = f"w{self._tokens}"
         self._open[token] = waiter
         try:
-            await workflow.wait_condition(lambda: waiter.answered, timeout=timeout)
+            await self._rt.wait_condition(lambda: waiter.answered, timeout=timeout)
         except TimeoutError as exc:
             raise WaitTimedOut(f"no answer within {timeout}") from exc
         finally:

@@ -24,6 +24,7 @@ from core.settings import Settings
 from core.storage import LocalObjectStore
 from core.storage.codec import claim_check_data_converter
 from db.migrate import upgrade_to_head
+from temporal_workflows.visibility import SEARCH_ATTRIBUTES
 from tests.services import create_postgres_database, drop_postgres_database
 from tests.support.runner import Runner
 from tests.support.target_server import TargetServer, running_target_server
@@ -87,6 +88,7 @@ async def temporal_env(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
     store = LocalObjectStore(data_dir / "artifacts")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
+        search_attributes=SEARCH_ATTRIBUTES,  # every Headrace run carries them
         data_converter=claim_check_data_converter(
             store, Settings.model_fields["inline_limit"].default
         ),

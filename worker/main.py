@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.definitions import DefinitionActivities
-from activities.events import EventActivities, EventRecorder, Publisher
-from activities.http import HttpActivities
-from activities.n8n import DbIntegrationResolver, N8nActivities
-from activities.progress import report_http_bytes
-from activities.secrets import SecretLookup, SecretResolver
-from activities.steps import StepActivities
-from activities.storage import StorageActivities
-from core.connections import ConnectionApplier, DbConnectionResolver
-from core.encryption import Encryptor
-from core.events import EventSink, build_event_bus
-from core.network_guard import build_http_client
-from core.secrets import SecretVault
-from core.settings import Settings, SettingsError
-from core.storage import ObjectStore, build_object_store
-from db.session import create_engine, create_session_factory
+from activities.events import Publisher
+from activities.registry import (  # the resources are the worker's and express runs'
+    WorkerResources,
+    build_registry,
+    code_limits,
+    worker_resources,
+)
+from core.settings import Settings
+from core.temporal_context import RunContextInterceptor
+from temporal_workflows.concurrency import ConcurrencyGroup
 from temporal_workflows.interpreter import HeadraceRun
+from temporal_workflows.retention import HeadraceRetention
 from temporal_workflows.scheduled import HeadraceScheduledRun
+from temporal_workflows.step_test import HeadraceStepTest
+
+__all__ = [
+    "WorkerResources",
+    "WorkerTuning",
+    "build_worker",
+    "code_limits",
+    "worker_resources",
+    "workflow_runner",
+]
 
 # Pure, deterministic modules the interpreter uses: the sandbox re-imports every other
 # module for each new workflow run (compiling it again where no bytecode cache is written),
@@ -39,10 +42,13 @@ from temporal_workflows.scheduled import HeadraceScheduledRun
 # per-run state belong here; the workflow modules themselves stay sandboxed.
 PASSTHROUGH_MODULES = (
     "jinja2",
+    "opentelemetry",  # the tracing interceptor's workflow side (HEADRACE_TRACING)
     "markupsafe",
     "pydantic",
     "pydantic_core",
     "jsonschema",
+    "quickjs",
+    "_quickjs",
     "annotated_types",
     "typing_extensions",
     "temporal_workflows.definition",
@@ -52,6 +58,7 @@ PASSTHROUGH_MODULES = (
     "temporal_workflows.retry",
     "temporal_workflows.run_types",
     "temporal_workflows.expression_sandbox",
+    "temporal_workflows.javascript",
     "temporal_workflows.secret_markers",
     "temporal_workflows.step_types",
     "temporal_workflows.template_analysis",
@@ -60,7 +67,60 @@ PASSTHROUGH_MODULES = (
 )
 
 
-SHUTDOWN_GRACE = timedelta(seconds=10)
+@dataclass(frozen=True)
+class WorkerTuning:
+    """Slots, pollers, sticky cache and drain time of a worker (``HEADRACE_WORKER_*``).
+
+    ``None`` keeps the SDK's default. With both resource targets set, the SDK's
+    resource-based tuner sizes the slots from the machine's memory and CPU instead.
+    """
+
+    max_concurrent_workflow_tasks: int | None = None
+    max_concurrent_activities: int | None = None
+    workflow_task_pollers: int | None = None
+    activity_task_pollers: int | None = None
+    max_cached_workflows: int | None = None
+    target_memory: float | None = None
+    target_cpu: float | None = None
+    shutdown_grace: timedelta = timedelta(seconds=30)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerTuning:
+        return cls(
+            max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+            max_concurrent_activities=settings.worker_max_concurrent_activities,
+            workflow_task_pollers=settings.worker_workflow_task_pollers,
+            activity_task_pollers=settings.worker_activity_task_pollers,
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            target_memory=settings.worker_target_memory,
+            target_cpu=settings.worker_target_cpu,
+            shutdown_grace=timedelta(seconds=settings.worker_shutdown_grace),
+        )
+
+    def worker_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`Worker` (only those set: the rest keep SDK defaults)."""
+        options: dict[str, Any] = {"graceful_shutdown_timeout": self.shutdown_grace}
+        if self.target_memory is not None and self.target_cpu is not None:
+            # The tuner owns slot counts; the SDK refuses both at once.
+            options["tuner"] = WorkerTuner.create_resource_based(
+                target_memory_usage=self.target_memory, target_cpu_usage=self.target_cpu
+            )
+        else:
+            if self.max_concurrent_workflow_tasks is not None:
+                options["max_concurrent_workflow_tasks"] = self.max_concurrent_workflow_tasks
+            if self.max_concurrent_activities is not None:
+                options["max_concurrent_activities"] = self.max_concurrent_activities
+        if self.workflow_task_pollers is not None:
+            options["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+                self.workflow_task_pollers
+            )
+        if self.activity_task_pollers is not None:
+            options["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+                self.activity_task_pollers
+            )
+        if self.max_cached_workflows is not None:
+            options["max_cached_workflows"] = self.max_cached_workflows
+        return options
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -68,90 +128,41 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-@dataclass
-class WorkerResources:
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    http_client: httpx.AsyncClient
-    publish: Publisher | None = None  # live delivery of recorded events (the event bus)
-    secrets: SecretLookup | None = None  # secret values for `secrets.<name>`
-    store: ObjectStore | None = None  # artifacts of `storage` steps
-    inline_limit: int | None = None  # event data above this is stored as a preview
-    encryptor: Encryptor | None = None  # decrypts integration credentials (n8n steps)
-
-
-@asynccontextmanager
-async def worker_resources(
-    settings: Settings, bus: EventSink | None = None
-) -> AsyncIterator[WorkerResources]:
-    """Database, HTTP client, event bus and secret vault of a worker.
-
-    ``bus`` is where events go live when the caller has one (the API's bus in tests that run
-    both in one process, the pipe to the API in ``headrace dev``); otherwise the worker
-    publishes to Redis when ``HEADRACE_REDIS_URL`` is set, and to nobody when it is not
-    (readers then poll the database).
-    """
-    engine = create_engine(settings.effective_database_url, serialize_writes=True)
-    http_client = build_http_client(
-        allow_private_networks=settings.private_networks_allowed,
-        local_ports_refused=settings.headrace_ports,
-    )
-    sessions = create_session_factory(engine)
-    own_bus = build_event_bus(settings) if bus is None and settings.redis_url else None
-    publisher = bus or own_bus
-    vault = SecretVault(sessions, Encryptor(settings.signing_key)) if settings.secret_key else None
-    try:
-        yield WorkerResources(
-            engine,
-            sessions,
-            http_client,
-            publish=publisher.publish if publisher is not None else None,
-            secrets=vault.values if vault is not None else None,
-            store=build_object_store(settings),
-            inline_limit=settings.inline_limit,
-            encryptor=Encryptor(settings.signing_key) if settings.secret_key else None,
-        )
-    finally:
-        if own_bus is not None:
-            await own_bus.aclose()
-        await http_client.aclose()
-        await engine.dispose()
-
-
 def build_worker(
-    client: Client, task_queue: str, resources: WorkerResources, publish: Publisher | None = None
+    client: Client,
+    task_queue: str,
+    resources: WorkerResources,
+    publish: Publisher | None = None,
+    tuning: WorkerTuning | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """The worker that runs the interpreter workflow and every step activity."""
-    recorder = EventRecorder(
-        resources.sessions, publish or resources.publish, inline_limit=resources.inline_limit
-    )
-    http = HttpActivities(resources.http_client, on_progress=report_http_bytes)
-    encryptor = _encryptor(resources)
-    integrations = DbIntegrationResolver(resources.sessions, encryptor)
-    connections = ConnectionApplier(
-        DbConnectionResolver(resources.sessions, encryptor), resources.http_client
-    )
-    secrets = SecretResolver(resources.secrets)
-    steps = StepActivities(http, recorder, secrets, connections)
+    """The worker that runs the interpreter workflow and every step activity.
+
+    ``interceptors`` add to those of ``client`` (tracing is set on the client, whose
+    interceptors that are also worker interceptors the SDK applies here by itself).
+    """
+    registry = build_registry(client, resources, publish)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[HeadraceRun, HeadraceScheduledRun],
-        activities=[
-            EventActivities(recorder).record_events,
-            steps.run_http_step,
-            StorageActivities(resources.store).run_storage_step,
-            N8nActivities(resources.http_client, integrations, secrets).run_n8n_step,
-            DefinitionActivities(resources.sessions).load_child_definition,
+        workflows=[
+            HeadraceRun,
+            HeadraceScheduledRun,
+            HeadraceRetention,
+            HeadraceStepTest,
+            ConcurrencyGroup,
         ],
+        activities=registry.all(),
         workflow_runner=workflow_runner(),
-        # On SIGTERM, running activities get this long to finish before they are cancelled
-        # (and retried elsewhere); a rolling restart then loses no attempt in flight.
-        graceful_shutdown_timeout=SHUTDOWN_GRACE,
+        interceptors=[*_run_context(client), *interceptors],
+        # On SIGTERM, running activities get tuning.shutdown_grace to finish before they are
+        # cancelled (and retried elsewhere); a rolling restart then loses no attempt in flight.
+        **(tuning or WorkerTuning()).worker_options(),
     )
 
 
-def _encryptor(resources: WorkerResources) -> Encryptor:
-    if resources.encryptor is None:
-        raise SettingsError("HEADRACE_SECRET_KEY is needed to read integration credentials")
-    return resources.encryptor
+def _run_context(client: Client) -> list[Interceptor]:
+    # The API's client carries it already (and the SDK then applies it to this worker too);
+    # a worker on a plain client still binds the execution id in its activities' logs.
+    on_client = any(isinstance(i, RunContextInterceptor) for i in client.config()["interceptors"])
+    return [] if on_client else [RunContextInterceptor()]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import suppress
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -22,7 +22,7 @@ from api.schemas.executions import (
     RetryRequest,
     SignalRequest,
 )
-from api.services import executions, redrive, run_control
+from api.services import analytics, approvals, executions, redrive, run_control
 from api.services.access import (
     ensure_may_override_variables,
     operable_execution,
@@ -58,7 +58,7 @@ async def execute(
         session,
         client,
         ctx.settings,
-        user,
+        user.id,
         workflow,
         input_data=body.input_data,
         variables=body.variables,
@@ -102,12 +102,23 @@ async def get_execution(
             await executions.reconcile(session, await ctx.temporal.client(), execution)
     version = await workflow_version(session, workflow, execution.version)
     public = executions.execution_public(execution, version.definition, ctx.settings)
+    if _calls_models(version.definition):
+        public.tokens = await analytics.run_tokens(session, execution.id)
     if execution.status == "waiting":
         # What exactly waits (an event name, approvers, a parked step) lives in the run.
         with suppress(UpstreamUnavailable, Conflict):
             snapshot = await run_control.snapshot_of(await ctx.temporal.client(), execution)
             public.waiting_for, public.parked = snapshot.waiting_for, snapshot.parked
+    elif execution.status == "queued":
+        with suppress(UpstreamUnavailable, Conflict):
+            client = await ctx.temporal.client()
+            public.queue_position = await run_control.queue_position(client, execution)
     return public
+
+
+def _calls_models(definition: dict[str, Any]) -> bool:
+    steps = definition.get("steps") or []
+    return any(isinstance(s, dict) and s.get("type") in ("llm", "agent") for s in steps)
 
 
 @router.get("/executions/{execution_id}/logs", response_model=Page[LogEntry])
@@ -171,18 +182,17 @@ async def _decide(
     approved: bool,
 ) -> ActionAccepted:
     body = body or ApprovalRequest()
-    execution, workflow = await visible_execution(session, user, execution_id)
-    step_id = await run_control.decide(
+    step_id = await approvals.decide(
+        session,
         client,
         user,
-        workflow,
-        execution,
+        execution_id,
         approved=approved,
         comment=body.comment,
         step_id=body.step_id,
     )
     return ActionAccepted(
-        execution_id=execution.id, status="approved" if approved else "rejected", step_id=step_id
+        execution_id=execution_id, status="approved" if approved else "rejected", step_id=step_id
     )
 
 

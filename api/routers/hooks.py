@@ -16,6 +16,7 @@ from api.errors import (
     RateLimited,
 )
 from api.metrics import count_webhook
+from api.problems import problem_response
 from api.schemas.webhooks import HookAccepted
 from api.services import webhook_intake
 
@@ -39,7 +40,7 @@ async def receive(
     client: TemporalClientDep,
     ctx: ContextDep,
     wait: Annotated[bool, Query(description="Answer with the result, like a sync execute")] = False,
-) -> HookAccepted:
+) -> HookAccepted | Response:
     """Start the webhook's workflow with ``{body, query, headers, method, event_type}``."""
     deps = webhook_intake.HookDeps(
         client=client,
@@ -61,6 +62,13 @@ async def receive(
         count_webhook(next((o for t, o in _REJECTIONS.items() if isinstance(exc, t)), "error"))
         raise
     count_webhook("duplicate" if answer.result.duplicate else "accepted")
+    if answer.custom is not None:  # the definition's response (docs/definitions.md)
+        custom = answer.custom
+        return Response(
+            custom.body, custom.status, headers=custom.headers, media_type=custom.media_type
+        )
+    if answer.problem is not None:
+        return problem_response(answer.problem)
     response.status_code = answer.status_code
     return answer.result
 
@@ -74,5 +82,11 @@ for _method in METHODS:
         name=f"receive_{_method.lower()}",
         response_model=HookAccepted,
         status_code=202,
-        responses={200: {"model": HookAccepted, "description": "`?wait=true` and the run ended"}},
+        responses={
+            200: {"model": HookAccepted, "description": "`?wait=true` and the run completed"},
+            500: {
+                "description": "`?wait=true` and the run failed or was cancelled "
+                "(problem+json, type run-failed, with execution_id)"
+            },
+        },
     )

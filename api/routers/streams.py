@@ -35,6 +35,7 @@ from api.services.access import visible_execution
 from api.services.streams import (
     AccessRevoked,
     ExecutionStream,
+    ServerDraining,
     VisibleEvents,
     authorize_execution,
     while_allowed,
@@ -49,6 +50,9 @@ KEEP_ALIVE_SECONDS = 15
 SEND_TIMEOUT_SECONDS = 30
 WS_TRY_AGAIN_LATER = 1013
 WS_POLICY_VIOLATION = 1008
+WS_SERVICE_RESTART = 1012  # RFC 6455 registry: "Service Restart"; the client reconnects
+# When an SSE client told to reconnect (`retry:`) does so: soon, but not all at once.
+RECONNECT_AFTER_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def _guarded(
     execution_id: uuid.UUID | None,
 ) -> AsyncIterator[Message]:
     allowed = _still_allowed(ctx, Credentials.of(connection), execution_id)
-    return while_allowed(events, allowed, ctx.settings.stream_auth_recheck)
+    return while_allowed(events, allowed, ctx.settings.stream_auth_recheck, ctx.draining)
 
 
 @router.get(
@@ -145,6 +149,17 @@ async def _sse_frames(
     except AccessRevoked:
         revoked = {"reason": "access_revoked", "detail": "Your access to this stream ended."}
         yield ServerSentEvent(data=json.dumps(revoked), event="error")
+    except ServerDraining:
+        # `retry:` tells the browser's EventSource when to reconnect (with Last-Event-ID, so
+        # it resumes where it was, on whichever replica the balancer picks).
+        restarting = {
+            "reason": "server_restarting",
+            "detail": "This API process is shutting down; reconnect to resume.",
+            "last_event_id": stream.last_id,
+        }
+        yield ServerSentEvent(
+            data=json.dumps(restarting), event="reconnect", retry=RECONNECT_AFTER_MS
+        )
 
 
 def _overflow_reason(exc: SubscriberOverflow, last_id: int) -> dict[str, object]:
@@ -218,6 +233,10 @@ async def _send_all(
             reason += f" with since={source.last_id}"
     except AccessRevoked:
         code, reason = WS_POLICY_VIOLATION, "access revoked"
+    except ServerDraining:
+        code, reason = WS_SERVICE_RESTART, "server restarting; reconnect"
+        if isinstance(source, ExecutionStream):
+            reason += f" with since={source.last_id}"
     except (TimeoutError, WebSocketDisconnect, OSError):
         return
     if websocket.application_state == WebSocketState.CONNECTED:

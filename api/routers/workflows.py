@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
@@ -10,6 +10,8 @@ from api.schemas.common import Page, PageLimit, PageOffset
 from api.schemas.storable import StorableText
 from api.schemas.workflows import (
     DefinitionCheck,
+    StepTest,
+    StepTestResult,
     ValidationResult,
     WorkflowCreate,
     WorkflowPatch,
@@ -18,8 +20,9 @@ from api.schemas.workflows import (
     WorkflowStatus,
     WorkflowVersionPublic,
 )
-from api.services import workflows
+from api.services import step_test, workflows
 from api.services.access import visible_workflow
+from api.services.executions import temporal_runs_url
 from db.repositories.workflows import WorkflowRepository
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -46,6 +49,23 @@ async def validate_definition(
     return ValidationResult(valid=True, steps=len(definition.steps))
 
 
+@router.get("/definition-schema")
+async def definition_schema(user: Reader) -> dict[str, Any]:
+    """The definition's JSON Schema; ``x-step-with`` holds each step type's ``with`` schema."""
+    return step_test.definition_schema()
+
+
+@router.post("/test-step", response_model=StepTestResult)
+async def test_step(body: StepTest, user: Reader, ctx: ContextDep) -> StepTestResult:
+    """Run one step of a definition with sample input and upstream outputs, without saving.
+
+    transform, log and fail are evaluated with the run's expression sandbox; http runs once on
+    the worker with the run's network guard and limits; other types are a 422 pointing at the
+    step's ``type``.
+    """
+    return await step_test.test_step(body, ctx.temporal, ctx.settings)
+
+
 @router.get("", response_model=Page[WorkflowPublic])
 async def list_workflows(
     user: Reader,
@@ -63,8 +83,13 @@ async def list_workflows(
 
 
 @router.get("/{workflow_id}", response_model=WorkflowPublic)
-async def get_workflow(workflow_id: uuid.UUID, user: Reader, session: SessionDep) -> WorkflowPublic:
-    return WorkflowPublic.model_validate(await visible_workflow(session, user, workflow_id))
+async def get_workflow(
+    workflow_id: uuid.UUID, user: Reader, session: SessionDep, ctx: ContextDep
+) -> WorkflowPublic:
+    workflow = await visible_workflow(session, user, workflow_id)
+    public = WorkflowPublic.model_validate(workflow)
+    public.temporal_ui_url = temporal_runs_url(ctx.settings, str(workflow.id), workflow.name)
+    return public
 
 
 @router.put("/{workflow_id}", response_model=WorkflowPublic)

@@ -39,6 +39,7 @@ class Durations(PublicModel):
 
 class StatusCounts(PublicModel):
     pending: int = 0
+    queued: int = 0
     running: int = 0
     waiting: int = 0
     paused: int = 0
@@ -61,6 +62,32 @@ class SlowStep(PublicModel):
     runs: int = Field(description="Ends (completed or failed) of this step in the window.")
     avg_seconds: float
     max_seconds: float
+
+
+class TokenUsage(PublicModel):
+    """What the model calls of ``llm`` and ``agent`` steps used, per workflow and model."""
+
+    workflow_id: uuid.UUID
+    workflow_name: str
+    model: str
+    calls: int = Field(description="Model calls that got an answer (each retry counts).")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Tokens(PublicModel):
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class RunTokens(Tokens):
+    """The tokens of one execution's model calls, in all and by step and by model."""
+
+    by_step: dict[str, Tokens] = Field(default_factory=dict)
+    by_model: dict[str, Tokens] = Field(default_factory=dict)
 
 
 class WorkflowStats(PublicModel):
@@ -91,6 +118,9 @@ class AnalyticsSummary(PublicModel):
     workflows: list[WorkflowStats] = Field(description="Busiest workflows first.")
     timeline: list[TimeBucket]
     slowest_steps: list[SlowStep]
+    tokens: list[TokenUsage] = Field(
+        default_factory=list, description="Tokens of model calls by workflow and model, most first."
+    )
 
 
 class WorkflowAnalytics(PublicModel):
@@ -98,3 +128,6 @@ class WorkflowAnalytics(PublicModel):
     workflow: WorkflowStats
     timeline: list[TimeBucket]
     slowest_steps: list[SlowStep]
+    tokens: list[TokenUsage] = Field(
+        default_factory=list, description="Tokens of the workflow's model calls, by model."
+    )

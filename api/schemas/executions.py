@@ -6,11 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from api.schemas.analytics import RunTokens
 from api.schemas.common import MAX_DB_INTEGER, PublicModel, RequestModel
 from api.schemas.storable import RUN_DATA
 
 ExecutionStatus = Literal[
-    "pending", "running", "waiting", "paused", "completed", "failed", "cancelled"
+    "pending", "queued", "running", "waiting", "paused", "completed", "failed", "cancelled"
 ]
 
 
@@ -35,6 +36,10 @@ class StepPublic(PublicModel):
     completed_at: datetime | None = None
     output: Any = None
     error: str | None = None
+    reason: str | None = Field(
+        default=None,
+        description="Why a skipped step was skipped, e.g. \"skipped because 'pay' was skipped\".",
+    )
     compensation: dict[str, Any] | None = None
 
 
@@ -47,6 +52,11 @@ class ExecutionSummary(PublicModel):
     trigger_id: uuid.UUID | None
     parent_execution_id: uuid.UUID | None
     retry_of: uuid.UUID | None = None
+    execution_mode: Literal["durable", "express"] = Field(
+        default="durable",
+        description="durable: a Temporal run; express: run in one process, no history "
+        "(its definition's execution_mode when it started).",
+    )
     error_message: str | None
     started_at: datetime | None
     completed_at: datetime | None
@@ -65,6 +75,16 @@ class ExecutionPublic(ExecutionSummary):
     )
     parked: dict[str, str] = Field(
         default_factory=dict, description="Parked steps (on_error: park) -> their error."
+    )
+    queue_position: int | None = Field(
+        default=None,
+        description="While queued (the workflow's concurrency limit is reached): the run's "
+        "1-based place in its group's queue, when the limiter could be asked.",
+    )
+    tokens: RunTokens | None = Field(
+        default=None,
+        description="What the run's llm and agent model calls used, summed (null when the "
+        "definition has no such step or none answered yet).",
     )
 
 

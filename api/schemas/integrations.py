@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from api.schemas.common import PublicModel, RequestModel
+from core.connections import rate_window_seconds
 
-IntegrationType = Literal["n8n", "http"]
+IntegrationType = Literal["n8n", "http", "llm"]
 IntegrationName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 
 
@@ -72,10 +73,33 @@ class HttpAuthConfig(RequestModel):
         return self
 
 
+def _check_window(value: str) -> str:
+    rate_window_seconds(value)  # a ValueError is the 422's message
+    return value
+
+
+class HttpRateLimit(RequestModel):
+    """At most ``requests`` requests in any ``per`` window (a moving window), counted for
+    every run and every worker process (in Redis when ``HEADRACE_REDIS_URL`` is set)."""
+
+    requests: int = Field(ge=1, le=1_000_000)
+    per: Annotated[str, AfterValidator(_check_window)] = Field(
+        "1s", description='Whole seconds: "1s", "10s", "1m", "1h".'
+    )
+
+
 class HttpConfig(RequestModel):
     base_url: BaseUrl
     auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig)
     headers: dict[str, str] = Field(default_factory=dict, description="Sent on every request.")
+    max_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Requests in flight through this connection at once, across every run "
+        "and worker; more wait their turn in arrival order.",
+    )
+    rate_limit: HttpRateLimit | None = None
 
 
 class HttpCredentials(RequestModel):
@@ -85,6 +109,27 @@ class HttpCredentials(RequestModel):
     api_key: SecretStr | None = Field(None, description="For `api_key`.")
     client_id: str | None = Field(None, description="For OAuth2 client credentials.")
     client_secret: SecretStr | None = Field(None, description="For OAuth2 client credentials.")
+
+
+class LlmConfig(RequestModel):
+    """An OpenAI-compatible chat completions API (OpenAI, Ollama, vLLM, LiteLLM, ...)."""
+
+    base_url: BaseUrl = Field(
+        description="Where /chat/completions is, e.g. https://api.openai.com/v1 or "
+        "http://ollama:11434/v1"
+    )
+    model: str | None = Field(
+        None, min_length=1, max_length=200, description="The model of steps that name none."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Sent on every request (e.g. OpenAI-Organization)."
+    )
+
+
+class LlmCredentials(RequestModel):
+    api_key: SecretStr | None = Field(
+        None, description="Sent as `Authorization: Bearer`; local servers may need none."
+    )
 
 
 # Which credential fields each http auth scheme needs.

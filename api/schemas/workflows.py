@@ -49,6 +49,8 @@ class WorkflowPublic(PublicModel):
     source: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
+    # GET /workflows/{id} only: the Temporal Web UI's list of this workflow's runs.
+    temporal_ui_url: str | None = None
 
 
 class WorkflowVersionPublic(PublicModel):
@@ -66,3 +68,24 @@ class DefinitionCheck(RequestModel):
 class ValidationResult(PublicModel):
     valid: bool
     steps: int
+
+
+class StepTest(RequestModel):
+    """``POST /workflows/test-step``: one step of a definition, run once without saving."""
+
+    definition: dict[str, Any]
+    step_id: str = Field(min_length=1, max_length=200, description="The step to run.")
+    input: Any = Field(None, description="Sample run input (what ``input.*`` reads).")
+    outputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Outputs of upstream steps by step id (what ``steps.<id>.output`` reads).",
+    )
+
+
+class StepTestResult(PublicModel):
+    step_id: str
+    type: str
+    status: Literal["completed", "failed"]
+    output: Any = None
+    error: str | None = None
+    error_type: str | None = None

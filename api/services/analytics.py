@@ -28,6 +28,8 @@ Where the rows come from (so that a wide window costs about as much as a narrow 
 - Slowest steps: each ``step.completed``/``step.failed`` event of the window's latest
   :data:`STEP_SAMPLE` executions paired with the latest earlier ``step.started`` of the same
   step, averaged per (workflow, step).
+- Tokens: the ``llm.usage`` events (one per answered model call of ``llm`` and ``agent``
+  steps) of the window's executions, summed per (workflow, model) in SQL.
 
 SQLite's date functions work in milliseconds, so durations there have millisecond precision
 (PostgreSQL: microseconds); every figure is rounded to milliseconds.
@@ -56,9 +58,12 @@ from api.schemas.analytics import (
     AnalyticsSummary,
     Bucket,
     Durations,
+    RunTokens,
     SlowStep,
     StatusCounts,
     TimeBucket,
+    Tokens,
+    TokenUsage,
     Window,
     WorkflowAnalytics,
     WorkflowStats,
@@ -75,6 +80,8 @@ MAX_BUCKETS = 1000
 DEFAULT_WINDOW = timedelta(days=7)
 BUSIEST_WORKFLOWS = 50
 SLOWEST_STEPS = 10
+# (workflow, model) pairs of the token figures, most tokens first.
+TOKEN_ROWS = 100
 # Slowest steps read the step events of at most this many of the window's latest
 # executions: the event log is ~10x the executions table, and a sample of this size ranks
 # steps as reliably as the whole window would, at a bounded cost.
@@ -82,7 +89,7 @@ STEP_SAMPLE = 5000
 # Percentiles are computed from the rows (exact) while a group has at most this many
 # durations, and estimated from the rollup's histogram beyond (sorting is what costs).
 EXACT_PERCENTILES = 20_000
-ACTIVE_STATUSES = ("pending", "running", "waiting", "paused")
+ACTIVE_STATUSES = ("pending", "queued", "running", "waiting", "paused")
 _BUCKET_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 _Range = tuple[datetime, datetime]
 
@@ -152,6 +159,7 @@ async def summary(session: AsyncSession, user: User, window: Window) -> Analytic
         ],
         timeline=await _timeline(repo, scope, window),
         slowest_steps=await _slowest_steps(repo, scope),
+        tokens=await _token_usage(repo, scope),
     )
 
 
@@ -173,6 +181,7 @@ async def workflow_analytics(
         ),
         timeline=await _timeline(repo, scope, window),
         slowest_steps=await _slowest_steps(repo, scope),
+        tokens=await _token_usage(repo, scope),
     )
 
 
@@ -303,6 +312,41 @@ async def _slowest_steps(repo: AnalyticsRepository, scope: Scope) -> list[SlowSt
             max_seconds=_round(max_s) or 0.0,
         )
         for workflow_id, name, step_id, runs, avg_s, max_s in rows
+    ]
+
+
+async def run_tokens(session: AsyncSession, execution_id: uuid.UUID) -> RunTokens | None:
+    """The tokens an execution's model calls used (None when it made none)."""
+    rows = await AnalyticsRepository(session).run_token_usage(execution_id)
+    if not rows:
+        return None
+    total = RunTokens()
+    for step_id, model, calls, prompt, completion, tokens in rows:
+        for tally in (
+            total,
+            total.by_step.setdefault(step_id or "", Tokens()),
+            total.by_model.setdefault(model, Tokens()),
+        ):
+            tally.calls += calls
+            tally.prompt_tokens += int(prompt or 0)
+            tally.completion_tokens += int(completion or 0)
+            tally.total_tokens += int(tokens or 0)
+    return total
+
+
+async def _token_usage(repo: AnalyticsRepository, scope: Scope) -> list[TokenUsage]:
+    rows = await repo.token_usage(scope, limit=TOKEN_ROWS)
+    return [
+        TokenUsage(
+            workflow_id=workflow_id,
+            workflow_name=name,
+            model=model,
+            calls=calls,
+            prompt_tokens=int(prompt or 0),
+            completion_tokens=int(completion or 0),
+            total_tokens=int(total or 0),
+        )
+        for workflow_id, name, model, calls, prompt, completion, total in rows
     ]
 
 

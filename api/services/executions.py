@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from secrets import token_hex
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,17 +27,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import InvalidInput, ProblemDetail, RateLimited, UpstreamUnavailable
 from api.metrics import count_deferred_start, count_pending_started
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
+from api.services.concurrency import claim_start_permit
 from api.services.limits import run_limits
 from api.services.workflows import check_definition, workflow_version
 from api.temporal_client import connect_failed
 from core.logging_config import request_memo
 from core.settings import Settings
 from db.execution_projection import TERMINAL
-from db.models import Execution, User, Workflow, WorkflowVersion
+from db.models import Execution, Workflow, WorkflowVersion
 from db.repositories.executions import ExecutionRepository
+from express.runner import host_for, runner_of
 from temporal_workflows.definition import WorkflowDefinition
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunLimits, RunResult
 from temporal_workflows.validation import validate_input
+from temporal_workflows.visibility import (
+    WORKFLOW_ID,
+    WORKFLOW_NAME,
+    missing_registration_hint,
+    run_details,
+    run_search_attributes,
+    run_summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,44 +66,72 @@ class Redrive:
     reused_outputs: dict[str, Any] = field(default_factory=dict)
 
 
+# Starts whose caller waits for the answer: a `cancel_newest` refusal is their 409. Other
+# starts (webhooks, schedules) are recorded, and the refused run ends cancelled.
+API_TRIGGERS = frozenset({"manual", "retry"})
+
 # A non-terminal row older than this is checked against Temporal when it is read.
 STALE_AFTER = timedelta(seconds=5)
 # Validated definitions kept in-process (a 50-step one takes ~1 ms to validate).
 VALIDATED_VERSIONS = 256
 
 
-@dataclass(frozen=True)
-class _Version:
-    """A stored version, hashed and compared by (workflow id, number) only.
+class DefinitionCache:
+    """Validated definitions by (workflow id, version number), the least recently used out.
 
     Version rows never change (an edit makes a new version), so the pair names one
-    definition for good; the dict rides along for the cache miss.
+    definition for good: a start that finds its version here reads no version row (and
+    decodes no definition JSON) at all. Entries are shared between runs; each is a frozen
+    model that nothing mutates.
     """
 
-    workflow_id: uuid.UUID
-    number: int
-    definition: dict[str, Any] = field(compare=False, hash=False, repr=False)
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self._entries: OrderedDict[tuple[uuid.UUID, int], WorkflowDefinition] = OrderedDict()
+
+    def get(self, workflow_id: uuid.UUID, number: int) -> WorkflowDefinition | None:
+        found = self._entries.get((workflow_id, number))
+        if found is not None:
+            self.hits += 1
+            self._entries.move_to_end((workflow_id, number))
+        return found
+
+    def validated(self, version: WorkflowVersion) -> WorkflowDefinition:
+        """The version's definition, validated on the first call (a refusal is not kept)."""
+        found = self.get(version.workflow_id, version.version)
+        if found is None:
+            found = check_definition(version.definition)
+            self._entries[(version.workflow_id, version.version)] = found
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return found
 
 
-@lru_cache(maxsize=VALIDATED_VERSIONS)
-def _validated(version: _Version) -> WorkflowDefinition:
-    # A refused definition raises, and exceptions are not cached: it is checked again.
-    return check_definition(version.definition)
+definitions = DefinitionCache(VALIDATED_VERSIONS)
 
 
 def validated_definition(version: WorkflowVersion) -> WorkflowDefinition:
-    """The version's definition, validated once per process (webhooks start runs often).
+    """The version's definition, validated once per process (webhooks start runs often)."""
+    return definitions.validated(version)
 
-    The result is shared between runs; it is a frozen model that nothing mutates.
-    """
-    return _validated(_Version(version.workflow_id, version.version, version.definition))
+
+async def run_definition(
+    session: AsyncSession, workflow: Workflow, number: int | None
+) -> tuple[int, WorkflowDefinition]:
+    """The version number a start runs (default: the current one) and its definition."""
+    number = workflow.version if number is None else number
+    found = definitions.get(workflow.id, number)
+    if found is None:
+        found = validated_definition(await workflow_version(session, workflow, number))
+    return number, found
 
 
 async def start_execution(
     session: AsyncSession,
     client: Client,
     settings: Settings,
-    user: User,
+    started_by: uuid.UUID,
     workflow: Workflow,
     *,
     input_data: Any,
@@ -111,32 +150,46 @@ async def start_execution(
 
     ``version_number`` pins a version (default: the current one); ``redrive`` makes it a
     retry of an earlier execution that reuses that one's completed step outputs.
+    ``started_by`` is the user the run counts against (HEADRACE_MAX_UNFINISHED_RUNS_PER_USER):
+    the caller, or the workflow's owner for webhook runs.
+
+    The API's cost per start (docs/performance.md, start path): the definition comes from
+    the process's cache, the quota is one indexed count, the row one Core ``INSERT``, and
+    the start one commit.
     """
-    version = await workflow_version(session, workflow, version_number)
-    definition = validated_definition(version)
+    version, definition = await run_definition(session, workflow, version_number)
     problems = validate_input(definition, input_data)
     if problems:
         errors = [ProblemDetail(p.pointer, p.message, p.code) for p in problems]
         raise InvalidInput(
             detail="input_data does not match the workflow's input_schema", errors=errors
         )
-    await _check_unfinished_runs(session, settings, user)
+    await _check_unfinished_runs(session, settings, started_by)
     execution_id = execution_id or uuid.uuid4()
-    execution = await ExecutionRepository(session).add(
-        Execution(
-            id=execution_id,
-            temporal_workflow_id=str(execution_id),
-            workflow_id=workflow.id,
-            version=version.version,
-            status="pending",
+    if trigger_type in API_TRIGGERS:
+        await claim_start_permit(
+            client,
+            settings,
+            workflow,
+            definition,
+            execution_id=execution_id,
             input_data=input_data,
             variables=variables,
-            created_by=user.id,
-            trigger_type=trigger_type,
-            trigger_id=trigger_id,
-            retry_of=redrive.retry_of if redrive else None,
-            reuses_outputs=bool(redrive and redrive.reused_outputs),
         )
+    execution = await ExecutionRepository(session).insert_pending(
+        id=execution_id,
+        temporal_workflow_id=str(execution_id),
+        workflow_id=workflow.id,
+        version=version,
+        input_data=input_data,
+        variables=variables,
+        created_by=started_by,
+        trigger_type=trigger_type,
+        trigger_id=trigger_id,
+        retry_of=redrive.retry_of if redrive else None,
+        reuses_outputs=bool(redrive and redrive.reused_outputs),
+        execution_mode=definition.execution_mode,
+        express_runner=settings.express_runner if express(definition) else None,
     )
     await session.commit()
     run = _run_input(
@@ -145,14 +198,20 @@ async def start_execution(
         definition,
         redrive.reused_outputs if redrive else {},
         run_limits(settings),
+        dashboard_url=settings.base_url,
     )
     await _start_run(session, client, settings, execution, run)
     return execution
 
 
 def started(execution: Execution) -> bool:
-    """Whether this process saw Temporal take the execution's run."""
-    return execution.temporal_run_id is not None
+    """Whether this process saw Temporal take the execution's run (an express run starts
+    in this process: always)."""
+    return execution.temporal_run_id is not None or execution.execution_mode == "express"
+
+
+def express(definition: WorkflowDefinition) -> bool:
+    return definition.execution_mode == "express"
 
 
 def _run_input(
@@ -161,6 +220,8 @@ def _run_input(
     definition: WorkflowDefinition,
     reused_outputs: dict[str, Any],
     limits: RunLimits,
+    *,
+    dashboard_url: str = "",
 ) -> RunInput:
     return RunInput(
         execution_id=str(execution.id),
@@ -176,6 +237,8 @@ def _run_input(
         retry_of=str(execution.retry_of) if execution.retry_of else None,
         secret_key=token_hex(16),
         limits=limits,
+        workflow_name=workflow.name,
+        dashboard_url=dashboard_url,
     )
 
 
@@ -199,13 +262,18 @@ async def start_pending(
     workflow = await session.get(Workflow, execution.workflow_id)
     if workflow is None:  # deleted since: its executions went with it
         return False
-    version = await workflow_version(session, workflow, execution.version)
+    _, definition = await run_definition(session, workflow, execution.version)
     reused: dict[str, Any] = {}
     if execution.retry_of is not None and execution.reuses_outputs:
         original = await session.get(Execution, execution.retry_of)
         reused = completed_outputs(original) if original is not None else {}
     run = _run_input(
-        execution, workflow, validated_definition(version), reused, run_limits(settings)
+        execution,
+        workflow,
+        definition,
+        reused,
+        run_limits(settings),
+        dashboard_url=settings.base_url,
     )
     return await _start_run(session, client, settings, execution, run)
 
@@ -224,13 +292,15 @@ _NOT_REACHED = frozenset(
 )
 
 
-async def _check_unfinished_runs(session: AsyncSession, settings: Settings, user: User) -> None:
-    """429 when ``user`` already has HEADRACE_MAX_UNFINISHED_RUNS_PER_USER unfinished runs.
+async def _check_unfinished_runs(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID
+) -> None:
+    """429 when ``user_id`` already has HEADRACE_MAX_UNFINISHED_RUNS_PER_USER unfinished runs.
 
     Two starts at the same moment may both pass: the quota bounds load, it is not a lock.
     """
     cap = settings.max_unfinished_runs_per_user
-    if await ExecutionRepository(session).count_unfinished_by(user.id) >= cap:
+    if await ExecutionRepository(session).count_unfinished_by(user_id) >= cap:
         raise RateLimited(
             detail=f"{cap} runs started by this user (or of their workflows' triggers) have "
             "not finished yet (HEADRACE_MAX_UNFINISHED_RUNS_PER_USER); start more when some end",
@@ -241,6 +311,9 @@ async def _check_unfinished_runs(session: AsyncSession, settings: Settings, user
 async def _start_run(
     session: AsyncSession, client: Client, settings: Settings, execution: Execution, run: RunInput
 ) -> bool:
+    if execution.execution_mode == "express":
+        await _start_express(client, settings, run)
+        return True
     timeout = settings.temporal_start_timeout
     try:
         async with asyncio.timeout(timeout + 1):
@@ -258,6 +331,10 @@ async def _start_run(
                 request_eager_start=True,
                 rpc_timeout=timedelta(seconds=timeout),
                 memo=request_memo(),
+                # What the Temporal Web UI lists, filters on and shows in the run's header.
+                search_attributes=run_search_attributes(run),
+                static_summary=run_summary(run),
+                static_details=run_details(run),
             )
     except WorkflowAlreadyStartedError:
         return True  # it ran (and ended) already; its events tell the row
@@ -276,11 +353,49 @@ async def _start_run(
         execution.status, execution.error_message = "failed", f"could not start: {exc.message}"
         execution.completed_at = datetime.now(UTC)
         await session.commit()
-        raise UpstreamUnavailable(detail=f"Temporal refused the run: {exc.message}") from exc
+        raise UpstreamUnavailable(detail=f"Temporal refused the run: {refusal(exc)}") from exc
     # Not committed here: the worker stores the run id with the run's first events, so a
     # start costs the API one commit (SQLite has one writer; the worker is busy writing).
     execution.temporal_run_id = handle.first_execution_run_id or handle.result_run_id
     return True
+
+
+async def _start_express(client: Client, settings: Settings, run: RunInput) -> None:
+    """Run it in this process (express/): no Temporal start, no history."""
+    host = host_for(settings)
+    if host is None:
+        raise UpstreamUnavailable(detail="this process does not run express runs")
+    runner = await host.runner(client)
+    runner.start(run)
+
+
+async def _wait_express(
+    session: AsyncSession, execution: Execution, timeout: float, stored: bool
+) -> ExecuteResult:
+    runner = runner_of(str(execution.id))
+    result = (
+        await runner.result(str(execution.id), timeout, stored=stored)
+        if runner is not None
+        else None
+    )
+    if result is None:  # still going, or run elsewhere (another replica): the row tells
+        await session.refresh(execution)
+        if execution.status not in TERMINAL:
+            return ExecuteResult(execution_id=execution.id, status="running")
+        return ExecuteResult(
+            execution_id=execution.id,
+            status=execution.status,
+            result=execution.output_data,
+            error=execution.error_message,
+        )
+    return ExecuteResult(
+        execution_id=execution.id, status=result.status, result=result.output, error=result.error
+    )
+
+
+def refusal(exc: RPCError) -> str:
+    """Temporal's reason, with the command to run when the namespace lacks our attributes."""
+    return exc.message + missing_registration_hint(exc.message)
 
 
 def _defer(execution: Execution, reason: str) -> None:
@@ -312,7 +427,11 @@ async def sweep_pending(
         candidates = (
             await session.scalars(
                 select(Execution.id)
-                .where(Execution.status == "pending", Execution.updated_at < cutoff)
+                .where(
+                    Execution.status == "pending",
+                    Execution.updated_at < cutoff,
+                    Execution.execution_mode == "durable",  # express runs never wait for one
+                )
                 .order_by(Execution.created_at)
                 .limit(batch)
             )
@@ -354,12 +473,21 @@ def accepted(execution: Execution) -> ExecuteResult:
 
 
 async def wait_for_result(
-    session: AsyncSession, client: Client, execution: Execution, timeout: float
+    session: AsyncSession,
+    client: Client,
+    execution: Execution,
+    timeout: float,
+    *,
+    stored: bool = True,
 ) -> ExecuteResult:
     """Wait up to ``timeout`` seconds for the run; ``running`` if it is not done by then.
 
     If Temporal cannot be asked (it went away meanwhile), the row's status is the answer.
+    An express run answers once its events are stored, or without ``stored``, as soon as
+    its result is known (a webhook's answer: the row follows a few milliseconds later).
     """
+    if execution.execution_mode == "express":
+        return await _wait_express(session, execution, timeout, stored)
     handle = client.get_workflow_handle(execution.temporal_workflow_id, result_type=RunResult)
     try:
         result = await asyncio.wait_for(handle.result(), timeout)
@@ -388,6 +516,8 @@ async def reconcile(session: AsyncSession, client: Client, execution: Execution)
     """Bring a stale, unfinished row in line with Temporal (e.g. a run terminated in its UI)."""
     if execution.status in TERMINAL or datetime.now(UTC) - execution.updated_at < STALE_AFTER:
         return
+    if execution.execution_mode == "express":
+        return  # no Temporal run: its runner (or its next start) ends the row
     try:
         description = await client.get_workflow_handle(execution.temporal_workflow_id).describe()
     except RPCError:
@@ -403,6 +533,10 @@ async def reconcile(session: AsyncSession, client: Client, execution: Execution)
         await session.commit()
 
 
+# Run statuses after which a step that never started reads ``not_run``, not ``pending``.
+NOT_RUN_AFTER = ("failed", "cancelled")
+
+
 def execution_public(
     execution: Execution, definition: dict[str, Any], settings: Settings
 ) -> ExecutionPublic:
@@ -412,11 +546,20 @@ def execution_public(
         for s in definition.get("steps", [])
         if isinstance(s, dict) and "id" in s
     ]
+    if execution.status in NOT_RUN_AFTER:
+        # A step still pending when the run failed or was cancelled will never run.
+        steps = [
+            step.model_copy(update={"status": "not_run"}) if step.status == "pending" else step
+            for step in steps
+        ]
     base = ExecutionPublic.model_validate(
         {
             **_columns(execution),
             "steps": steps,
-            "temporal_ui_url": temporal_ui_url(
+            # An express run has no Temporal run to show.
+            "temporal_ui_url": ""
+            if execution.execution_mode == "express"
+            else temporal_ui_url(
                 settings, execution.temporal_workflow_id, execution.temporal_run_id
             ),
         }
@@ -425,7 +568,16 @@ def execution_public(
 
 
 def _step_fields(recorded: dict[str, Any]) -> dict[str, Any]:
-    fields = ("status", "attempts", "started_at", "completed_at", "output", "error", "compensation")
+    fields = (
+        "status",
+        "attempts",
+        "started_at",
+        "completed_at",
+        "output",
+        "error",
+        "reason",
+        "compensation",
+    )
     values = {k: recorded[k] for k in fields if k in recorded}
     values.setdefault("status", "pending")
     return values
@@ -443,6 +595,7 @@ def _columns(execution: Execution) -> dict[str, Any]:
             "trigger_id",
             "parent_execution_id",
             "retry_of",
+            "execution_mode",
             "error_message",
             "started_at",
             "completed_at",
@@ -453,6 +606,25 @@ def _columns(execution: Execution) -> dict[str, Any]:
             "temporal_run_id",
         )
     }
+
+
+def visibility_literal(text: str) -> str:
+    """``text`` as a string in a Temporal list filter (SQL-like: a quote is doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def temporal_runs_url(settings: Settings, workflow_id: str, workflow_name: str) -> str:
+    """The Temporal Web UI's list of a workflow's runs, filtered by HeadraceWorkflowName
+    (by HeadraceWorkflowId for a name with a double quote, which the dev server's SQLite
+    visibility store never matches, however it is quoted)."""
+    if '"' in workflow_name:
+        query = f"{WORKFLOW_ID.name} = {visibility_literal(workflow_id)}"
+    else:
+        query = f"{WORKFLOW_NAME.name} = {visibility_literal(workflow_name)}"
+    return (
+        f"{settings.temporal_ui_base}/namespaces/{settings.temporal_namespace}/workflows"
+        f"?query={quote(query, safe='')}"
+    )
 
 
 def temporal_ui_url(settings: Settings, workflow_id: str, run_id: str | None) -> str:

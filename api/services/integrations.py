@@ -33,6 +33,8 @@ from api.schemas.integrations import (
     IntegrationPublic,
     IntegrationTestResult,
     IntegrationUpdate,
+    LlmConfig,
+    LlmCredentials,
     N8nConfig,
     N8nCredentials,
 )
@@ -61,6 +63,7 @@ from db.repositories.integrations import IntegrationRepository
 _SCHEMAS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "n8n": (N8nConfig, N8nCredentials),
     "http": (HttpConfig, HttpCredentials),
+    "llm": (LlmConfig, LlmCredentials),
 }
 
 
@@ -250,6 +253,8 @@ async def test_integration(
     credentials = decrypt_credentials(integration, encryptor)
     if integration.type == "n8n":
         return await _test_n8n(http, integration.config, credentials)
+    if integration.type == "llm":
+        return await _test_llm(http, integration.config, credentials)
     return await _test_http(http, integration.config, credentials)
 
 
@@ -277,6 +282,44 @@ def n8n_problem(exc: N8nError, key_pointer: str) -> HeadraceError:
     if isinstance(exc, N8nUnreachable):
         return UpstreamFailed(detail=str(exc), type_slug="upstream-unreachable")
     return UpstreamFailed(detail=str(exc), type_slug="upstream-not-n8n")
+
+
+async def _test_llm(
+    http: httpx.AsyncClient, config: dict[str, Any], credentials: dict[str, Any]
+) -> IntegrationTestResult:
+    """``GET {base_url}/models``: what every OpenAI-compatible server answers cheaply."""
+    url = f"{config['base_url']}/models"
+    headers = {**(config.get("headers") or {}), "Accept": "application/json"}
+    if credentials.get("api_key"):
+        headers["Authorization"] = f"Bearer {credentials['api_key']}"
+    try:
+        response = await http.get(url, headers=headers)
+    except (httpx.HTTPError, BlockedAddressError) as exc:
+        raise UpstreamFailed(
+            detail=f"{config['base_url']} is unreachable ({type(exc).__name__})",
+            type_slug="upstream-unreachable",
+        ) from exc
+    if response.status_code in (401, 403):
+        raise invalid(
+            "/credentials/api_key",
+            f"{config['base_url']} refused the API key ({response.status_code})",
+            "unauthorized",
+        )
+    if response.status_code != 200:
+        raise UpstreamFailed(
+            detail=f"GET {url} answered {response.status_code}: is this an OpenAI-compatible "
+            "API (the base URL usually ends in /v1)?"
+        )
+    try:
+        models = [str(m.get("id")) for m in response.json().get("data", []) if isinstance(m, dict)]
+    except (ValueError, AttributeError):
+        models = []
+    shown = ", ".join(models[:5]) + (", ..." if len(models) > 5 else "")
+    return IntegrationTestResult(
+        ok=True,
+        detail=f"{config['base_url']} answered; models: {shown or 'none listed'}",
+        status=200,
+    )
 
 
 async def _test_http(

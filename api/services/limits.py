@@ -14,4 +14,6 @@ def run_limits(settings: Settings) -> RunLimits:
     return RunLimits(
         max_child_depth=settings.max_child_workflow_depth,
         max_foreach_items=settings.max_foreach_items,
+        local_step_max_timeout_seconds=settings.local_step_max_timeout,
+        concurrency_reclaim_seconds=settings.concurrency_reclaim_seconds,
     )

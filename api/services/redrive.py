@@ -30,6 +30,11 @@ async def retry_execution(
     """A new execution with the same input; ``from_failed`` reuses completed steps' outputs."""
     if original.status not in TERMINAL:
         raise Conflict(detail=f"Execution {original.id} is still {original.status}")
+    if from_failed and original.execution_mode == "express":
+        raise Conflict(
+            detail=f"Execution {original.id} is an express run: retry it as a whole run "
+            "(from_failed reuses step outputs of a durable run's history)"
+        )
     target = await workflow_version(session, workflow, version or original.version)
     reused: dict[str, Any] = {}
     if from_failed:
@@ -42,7 +47,7 @@ async def retry_execution(
         session,
         client,
         settings,
-        user,
+        user.id,
         workflow,
         input_data=original.input_data,
         variables=original.variables or {},

@@ -33,7 +33,18 @@ from temporal_workflows.run_types import (
 from temporal_workflows.step_patches import step_patch_problems
 
 
+def _ensure_durable(execution: Execution) -> None:
+    """Operator actions act on a Temporal run; an express run has none (409)."""
+    if execution.execution_mode == "express":
+        raise Conflict(
+            detail=f"Execution {execution.id} is an express run: it has no history to pause, "
+            "resume, cancel, resolve or signal (it ends within HEADRACE_EXPRESS_MAX_DURATION); "
+            "retry it as a whole run instead"
+        )
+
+
 def _ensure_live(execution: Execution) -> None:
+    _ensure_durable(execution)
     if execution.status in TERMINAL:
         raise Conflict(detail=f"Execution {execution.id} has already ended ({execution.status})")
 
@@ -68,19 +79,42 @@ async def decide(
     step_id: str | None,
 ) -> str:
     """Approve or reject: see :func:`api.services.access.can_decide`."""
+    target, info = await waiting_approval(client, execution, step_id)
+    if not can_decide(user, execution, workflow, info.get("approvers") or []):
+        raise PermissionDenied(detail=f"You are not an approver of step {target}")
+    return await send_decision(client, execution, target, approved, user.email, comment)
+
+
+async def waiting_approvals(client: Client, execution: Execution) -> dict[str, dict[str, Any]]:
+    """The run's approval steps waiting now: step id -> ``waiting_for`` entry."""
     _ensure_live(execution)
     snapshot = await snapshot_of(client, execution)
+    return {sid: w for sid, w in snapshot.waiting_for.items() if w.get("kind") == "approval"}
+
+
+async def waiting_approval(
+    client: Client, execution: Execution, step_id: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The approval step ``step_id`` (or the first one) waiting now; 409 if none is."""
     waiting = {
         sid: w
-        for sid, w in snapshot.waiting_for.items()
-        if w.get("kind") == "approval" and (step_id is None or sid == step_id)
+        for sid, w in (await waiting_approvals(client, execution)).items()
+        if step_id is None or sid == step_id
     }
     if not waiting:
         raise Conflict(detail="No step of this execution is waiting for an approval")
-    target, info = next(iter(waiting.items()))
-    if not can_decide(user, execution, workflow, info.get("approvers") or []):
-        raise PermissionDenied(detail=f"You are not an approver of step {target}")
-    decision = ApprovalDecision(approved=approved, by=user.email, comment=comment, step_id=target)
+    return next(iter(waiting.items()))
+
+
+async def send_decision(
+    client: Client,
+    execution: Execution,
+    step_id: str,
+    approved: bool,
+    by: str,
+    comment: str | None,
+) -> str:
+    decision = ApprovalDecision(approved=approved, by=by, comment=comment, step_id=step_id)
     return await _update(client, execution, "decide_approval", decision)
 
 
@@ -129,6 +163,7 @@ async def resolve(
 
 
 async def snapshot_of(client: Client, execution: Execution) -> RunSnapshot:
+    _ensure_durable(execution)
     try:
         snapshot: RunSnapshot = await _handle(client, execution).query(
             "state", result_type=RunSnapshot
@@ -138,6 +173,20 @@ async def snapshot_of(client: Client, execution: Execution) -> RunSnapshot:
     except RPCError as exc:
         raise _rpc_problem(exc) from exc
     return snapshot
+
+
+async def queue_position(client: Client, execution: Execution) -> int | None:
+    """A queued run's 1-based place in its concurrency group's queue (None if unknown)."""
+    group = (await snapshot_of(client, execution)).concurrency_group
+    if group is None:
+        return None
+    try:
+        place = await client.get_workflow_handle(group).query(
+            "position", execution.temporal_workflow_id
+        )
+    except (WorkflowQueryFailedError, RPCError):
+        return None  # the grant may be on its way: the row says queued a moment longer
+    return place if isinstance(place, int) and place > 0 else None
 
 
 async def _update(client: Client, execution: Execution, name: str, arg: Any) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.common.v1 import Payload
 from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
@@ -50,6 +51,12 @@ from temporal_workflows.scheduled import (
     ScheduledRunInput,
     execution_id_for,
 )
+from temporal_workflows.visibility import (
+    DETAILS_BYTES,
+    clip,
+    markdown_text,
+    workflow_search_attributes,
+)
 
 OVERLAP = {
     "skip": ScheduleOverlapPolicy.SKIP,
@@ -65,8 +72,42 @@ SHOWN_NEXT = 5
 SHOWN_RECENT = 10
 
 
+SCHEDULE_ID_PREFIX = "headrace-trigger-"
+
+
 def schedule_id_for(trigger_id: uuid.UUID) -> str:
-    return f"headrace-trigger-{trigger_id}"
+    return f"{SCHEDULE_ID_PREFIX}{trigger_id}"
+
+
+async def move_schedules(client: Client, task_queue: str) -> list[str]:
+    """Point every schedule trigger's Temporal Schedule at ``task_queue``; the ids moved.
+
+    A Schedule keeps the task queue it was created with, so after a deployment on a new
+    queue (docs/deployment.md, "Worker versions") the old schedules would go on starting
+    runs for the old workers. Schedules already on ``task_queue`` are left as they are, so
+    running it twice is harmless.
+    """
+    moved: list[str] = []
+    async for listed in await client.list_schedules():
+        if not listed.id.startswith(SCHEDULE_ID_PREFIX):
+            continue
+
+        def retarget(
+            current: ScheduleUpdateInput, schedule_id: str = listed.id
+        ) -> ScheduleUpdate | None:
+            schedule = current.description.schedule
+            action = schedule.action
+            if (
+                not isinstance(action, ScheduleActionStartWorkflow)
+                or action.task_queue == task_queue
+            ):
+                return None
+            action.task_queue = task_queue
+            moved.append(schedule_id)
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(listed.id).update(retarget)
+    return moved
 
 
 def check_spec(spec: ScheduleTrigger, pointer: str) -> list[ProblemDetail]:
@@ -155,6 +196,18 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
 
+def _plain_memo(action: ScheduleActionStartWorkflow) -> dict[str, Any] | None:
+    """The action's memo as values; None for one read back from Temporal (still encoded:
+    such a schedule is being put back, and keeps the memo it was created with)."""
+    memo = dict(action.memo or {})
+    return None if any(isinstance(v, Payload) for v in memo.values()) else memo
+
+
+def schedule_memo(workflow: Workflow) -> dict[str, str]:
+    """The memo of a schedule (and of its launcher runs): which workflow it starts."""
+    return {"headrace_workflow_id": str(workflow.id), "headrace_workflow_name": workflow.name}
+
+
 @dataclass(frozen=True)
 class Schedules:
     """The Temporal Schedules of schedule triggers, on the API's Temporal client."""
@@ -176,10 +229,21 @@ class Schedules:
                 input=spec.input_data,
                 created_by=str(workflow.owner_id),
                 limits=run_limits(self.settings),
+                dashboard_url=self.settings.base_url,
             ),
             id=f"headrace-scheduled-{trigger.id}",
             task_queue=self.settings.task_queue,
             static_summary=f"schedule trigger of workflow {workflow.name}",
+            static_details=clip(
+                f"Starts a run of [{markdown_text(workflow.name)}]"
+                f"({self.settings.base_url}/workflows/{workflow.id}) at each action.",
+                DETAILS_BYTES,
+            ),
+            # The schedule itself carries the same (create/update take them from here).
+            typed_search_attributes=workflow_search_attributes(
+                str(workflow.id), workflow.name, "schedule", str(workflow.owner_id)
+            ),
+            memo=schedule_memo(workflow),
         )
         every = _duration(spec.interval)
         return Schedule(
@@ -206,7 +270,15 @@ class Schedules:
 
     async def create(self, trigger: Trigger, schedule: Schedule, pointer: str) -> None:
         client = await self._client()
-        await _call(client.create_schedule(trigger.schedule_id or "", schedule), pointer)
+        action = schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        create = client.create_schedule(
+            trigger.schedule_id or "",
+            schedule,
+            search_attributes=action.typed_search_attributes,
+            memo=_plain_memo(action),
+        )
+        await _call(create, pointer)
 
     async def update(self, trigger: Trigger, schedule: Schedule, pointer: str) -> Schedule:
         """Replace the whole schedule (spec, action, policy and state); returns the old one."""
@@ -214,7 +286,13 @@ class Schedules:
 
         def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
             previous[:] = [current.description.schedule]
-            return ScheduleUpdate(schedule=schedule)
+            action = schedule.action
+            attributes = (
+                action.typed_search_attributes
+                if isinstance(action, ScheduleActionStartWorkflow)
+                else None
+            )
+            return ScheduleUpdate(schedule=schedule, search_attributes=attributes)
 
         await _call((await self._handle(trigger)).update(replace), pointer)
         return previous[0]

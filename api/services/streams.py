@@ -42,8 +42,15 @@ class AccessRevoked(Exception):
     """The caller of an open stream lost access (disabled, key deleted, run hidden)."""
 
 
+class ServerDraining(Exception):
+    """The API process is shutting down: the client should reconnect (to another replica)."""
+
+
 async def while_allowed(
-    events: AsyncIterable[Message], allowed: Callable[[], Awaitable[bool]], every: float
+    events: AsyncIterable[Message],
+    allowed: Callable[[], Awaitable[bool]],
+    every: float,
+    draining: asyncio.Event | None = None,
 ) -> AsyncIterator[Message]:
     """Yield ``events`` while ``allowed()`` says so, asking it every ``every`` seconds.
 
@@ -53,6 +60,7 @@ async def while_allowed(
 
     Raises:
         AccessRevoked: ``allowed()`` answered no; the stream is closed.
+        ServerDraining: ``draining`` was set (the process is shutting down).
     """
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=1)
 
@@ -72,7 +80,13 @@ async def while_allowed(
                 await queue.put(("revoked", None))
                 return
 
+    async def drain(event: asyncio.Event) -> None:
+        await event.wait()
+        await queue.put(("draining", None))
+
     tasks = [asyncio.create_task(read()), asyncio.create_task(watch())]
+    if draining is not None:
+        tasks.append(asyncio.create_task(drain(draining)))
     try:
         while True:
             kind, value = await queue.get()
@@ -82,6 +96,8 @@ async def while_allowed(
                 return
             elif kind == "error":
                 raise value
+            elif kind == "draining":
+                raise ServerDraining("server shutting down")
             else:
                 raise AccessRevoked("access revoked")
     finally:

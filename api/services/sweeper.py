@@ -4,7 +4,8 @@ Every API replica runs one (``HEADRACE_PENDING_SWEEP_INTERVAL``; 0 turns it off)
 Temporal did not take when it was accepted stays ``pending`` in the database, which is its
 outbox; the sweep starts those older than ``HEADRACE_PENDING_START_AFTER`` (see
 :func:`api.services.executions.sweep_pending`: rows are claimed in the database, and a
-second start of the same execution is harmless anyway). Each round also records whether
+second start of the same execution is harmless anyway), and fails the express runs that
+outlived their maximum duration (their process died). Each round also records whether
 the database and Temporal answered (``headrace_dependency_up``).
 """
 
@@ -22,6 +23,7 @@ from api.errors import UpstreamUnavailable
 from api.services.executions import sweep_pending
 from api.services.webhook_intake import forget_expired_signatures
 from core.metrics import set_dependency_up
+from express.runner import host_for, mark_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ async def sweep_once(ctx: AppContext) -> int:
     try:
         async with ctx.sessions() as session:
             await forget_expired_signatures(session)
+        await _end_overdue_express_runs(ctx)
         set_dependency_up("database", True)
     except (SQLAlchemyError, OSError) as exc:
         set_dependency_up("database", False)
@@ -49,6 +52,14 @@ async def sweep_once(ctx: AppContext) -> int:
     if started:
         logger.info("sweep: started %d pending runs", started)
     return started
+
+
+async def _end_overdue_express_runs(ctx: AppContext) -> None:
+    """Express runs older than their maximum duration whose process died (and was not
+    started again under its name) are failed as interrupted: never ``running`` forever."""
+    host = host_for(ctx.settings)
+    alive = host.alive() if host is not None else ()
+    await mark_interrupted(ctx.sessions, None, ctx.settings.express_max_duration, alive)
 
 
 async def sweep_forever(ctx: AppContext) -> None:

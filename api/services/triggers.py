@@ -33,7 +33,6 @@ from api.errors import (
     UpstreamUnavailable,
     not_found,
 )
-from api.problems import json_pointer
 from api.schemas.triggers import (
     BackfillRequest,
     ScheduleTrigger,
@@ -44,6 +43,7 @@ from api.schemas.triggers import (
 )
 from api.services.access import editable_workflow, visible_workflow
 from api.services.schedules import Schedules, check_spec, schedule_id_for, schedule_state
+from api.services.trigger_problems import trigger_problems
 from api.services.webhook_rows import WebhookRows, webhook_url
 from core.encryption import Encryptor
 from core.settings import Settings
@@ -117,14 +117,7 @@ def parse_spec(raw: dict[str, Any], pointer: str) -> TriggerSpec:
     try:
         return _spec_adapter.validate_python(raw)
     except ValidationError as exc:
-        errors = [
-            ProblemDetail(
-                pointer + json_pointer([p for p in e["loc"][1:] if isinstance(p, str | int)]),
-                e["msg"],
-                e["type"],
-            )
-            for e in exc.errors()
-        ]
+        errors = trigger_problems(exc.errors(), pointer, indexed=False)
         raise InvalidInput(detail=errors[0].detail, errors=errors) from exc
 
 

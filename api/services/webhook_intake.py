@@ -50,6 +50,7 @@ from api.errors import (
     MethodNotAllowed,
     NotFound,
     RateLimited,
+    RunFailed,
     invalid,
 )
 from api.rate_limit import Limiter, retry_after_header
@@ -63,12 +64,15 @@ from api.services.executions import (
     started,
     wait_for_result,
 )
+from api.services.webhook_answers import TERMINAL_FAILURES, EndedRun, custom_answer, failure
 from api.services.webhook_auth import AuthScheme, verify, visible_headers
 from core.encryption import DecryptionError, Encryptor
 from core.settings import Settings
-from db.models import Execution, Trigger, User, Webhook, WebhookSignature, Workflow
+from db.models import Execution, Trigger, Webhook, WebhookSignature, Workflow
 from db.repositories.triggers import WebhookRepository, execution_by_id
+from db.repositories.workflows import WorkflowRepository
 from temporal_workflows.durations import parse_duration
+from temporal_workflows.responses import RenderedResponse
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # Fixed forever: idempotent execution ids are derived from it.
@@ -118,8 +122,12 @@ class HookDeps:
 
 @dataclass(frozen=True)
 class HookAnswer:
+    """The answer: ``result`` with ``status_code``, unless the run's ``response`` built one."""
+
     result: HookAccepted
     status_code: int
+    custom: RenderedResponse | None = None
+    problem: RunFailed | None = None  # the run failed and the definition has no response
 
 
 async def receive(session: AsyncSession, deps: HookDeps, call: IncomingCall) -> HookAnswer:
@@ -162,7 +170,7 @@ async def receive(session: AsyncSession, deps: HookDeps, call: IncomingCall) -> 
     execution, duplicate = await _start_once(
         session, deps, trigger, workflow, run_input, key, claim
     )
-    return await _answer(session, deps, execution, duplicate, call.wait)
+    return await _answer(session, deps, workflow, execution, duplicate, call.wait)
 
 
 @dataclass(frozen=True)
@@ -240,14 +248,12 @@ async def _start_once(
                 await start_pending(session, deps.client, deps.settings, existing)
             return existing, True
     await claim.take(session)
-    owner = await session.get(User, workflow.owner_id)
-    assert owner is not None  # workflows are deleted with their owner
     try:
         execution = await start_execution(
             session,
             deps.client,
             deps.settings,
-            owner,
+            workflow.owner_id,  # webhook runs count against the owner's quota
             workflow,
             input_data=run_input,
             variables={},
@@ -285,7 +291,12 @@ async def _idempotent_id(
 
 
 async def _answer(
-    session: AsyncSession, deps: HookDeps, execution: Execution, duplicate: bool, wait: bool
+    session: AsyncSession,
+    deps: HookDeps,
+    workflow: Workflow,
+    execution: Execution,
+    duplicate: bool,
+    wait: bool,
 ) -> HookAnswer:
     if not duplicate and not started(execution):
         wait = False  # pending in the outbox: nothing to wait for until Temporal is back
@@ -301,7 +312,28 @@ async def _answer(
         result=result.result,
         error=result.error,
     )
-    return HookAnswer(answer, 202 if result.status in ("pending", "running") else 200)
+    if result.status not in ("completed", *TERMINAL_FAILURES):
+        return HookAnswer(answer, 202)  # still going (waiting, paused...) when the wait ended
+    definition = await _definition_of(session, workflow, execution)
+    try:
+        custom = custom_answer(EndedRun(execution, workflow, definition, answer))
+    except RunFailed as unbuildable:
+        return HookAnswer(answer, 500, problem=unbuildable)
+    if custom is not None:
+        return HookAnswer(answer, custom.status, custom)
+    if result.status in TERMINAL_FAILURES:
+        return HookAnswer(answer, 500, problem=failure(answer))
+    return HookAnswer(answer, 200)
+
+
+async def _definition_of(
+    session: AsyncSession, workflow: Workflow, execution: Execution
+) -> dict[str, Any]:
+    """The definition the run started with (a duplicate's run may predate an edit)."""
+    if execution.version == workflow.version:
+        return workflow.definition
+    version = await WorkflowRepository(session).version(workflow.id, execution.version)
+    return version.definition if version is not None else {}
 
 
 async def _wait(session: AsyncSession, deps: HookDeps, execution: Execution) -> ExecuteResult:
@@ -310,7 +342,8 @@ async def _wait(session: AsyncSession, deps: HookDeps, execution: Execution) -> 
     while True:
         remaining = max(0.0, deadline - time.monotonic())
         try:
-            return await wait_for_result(session, deps.client, execution, remaining)
+            # An express run's answer does not wait for its events to be stored.
+            return await wait_for_result(session, deps.client, execution, remaining, stored=False)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise

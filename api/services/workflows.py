@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.context import AppContext
 from api.errors import InvalidInput, PermissionDenied, ProblemDetail, not_found
 from api.problems import json_pointer
-from api.schemas.triggers import triggers_adapter
+from api.schemas.triggers import ScheduleTrigger, triggers_adapter
 from api.schemas.workflows import WorkflowCreate, WorkflowPatch
 from api.services.access import editable_workflow
 from api.services.artifacts import delete_workflow_artifacts
+from api.services.schedules import check_spec
+from api.services.trigger_problems import trigger_problems
 from api.services.triggers import (
     TriggerDeps,
     delete_workflow_triggers,
@@ -28,6 +30,7 @@ from core.settings import Settings
 from db.models import User, Workflow, WorkflowVersion
 from db.repositories.workflows import WorkflowFilter, WorkflowRepository
 from temporal_workflows.definition import CompensateSpec, StepDefinition, WorkflowDefinition
+from temporal_workflows.jinja_statements import statement_problems
 from temporal_workflows.templates import is_template
 from temporal_workflows.validation import DefinitionInvalid, validate_definition
 
@@ -51,12 +54,22 @@ async def check_saved_definition(
     ``owner`` (the owner of the workflow being saved) may run; one named by an expression
     is checked when it runs.
     """
-    definition = check_definition(raw)
-    errors = _limit_problems(definition, settings)
+    statements = _statement_problems(raw)
+    try:
+        definition = check_definition(raw)
+    except InvalidInput as exc:
+        errors = exc.errors + statements
+        raise InvalidInput(detail=_summary(errors), errors=errors) from None
+    errors = statements + _limit_problems(definition, settings)
     errors += await _child_workflow_problems(session, owner, definition)
     if errors:
         raise InvalidInput(detail=_summary(errors), errors=errors)
     return definition
+
+
+def _statement_problems(raw: dict[str, Any], pointer: str = "/definition") -> list[ProblemDetail]:
+    """Jinja statements, refused when saving only (see temporal_workflows.jinja_statements)."""
+    return [ProblemDetail(pointer + p.pointer, p.message, p.code) for p in statement_problems(raw)]
 
 
 def _limit_problems(definition: WorkflowDefinition, settings: Settings) -> list[ProblemDetail]:
@@ -123,18 +136,39 @@ def check_triggers(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
         parsed = triggers_adapter.validate_python(raw)
     except ValidationError as exc:
-        errors = [
-            ProblemDetail(
-                "/triggers"
-                # loc is (index, union tag, field…): the tag is not part of the document
-                + json_pointer(list(e["loc"])[:1] + list(e["loc"])[2:]),
-                e["msg"],
-                e["type"],
-            )
-            for e in exc.errors()
-        ]
+        errors = trigger_problems(exc.errors(), "/triggers", indexed=True)
         raise InvalidInput(detail=_summary(errors), errors=errors) from exc
     return [t.model_dump(exclude_none=True) for t in parsed]
+
+
+def document_problems(raw: object) -> list[ProblemDetail]:
+    """Every problem of a ``POST /workflows`` body that can be told offline (no database,
+    no Temporal): the body's fields, the definition, the triggers and their schedule specs.
+
+    What it cannot tell: limits of this server's settings, a ``workflow`` step's target, and
+    a cron the shape checks pass but Temporal's own parser refuses.
+    """
+    try:
+        data = WorkflowCreate.model_validate(raw)
+    except ValidationError as exc:
+        return [
+            ProblemDetail(json_pointer(list(e["loc"])), e["msg"], e["type"]) for e in exc.errors()
+        ]
+    problems: list[ProblemDetail] = []
+    try:
+        check_definition(data.definition)
+    except InvalidInput as exc:
+        problems += exc.errors
+    problems += _statement_problems(data.definition)
+    try:
+        triggers = check_triggers(data.triggers)
+    except InvalidInput as exc:
+        return problems + exc.errors
+    for index, trigger in enumerate(triggers):
+        if trigger["type"] == "schedule":
+            spec = ScheduleTrigger.model_validate(trigger)
+            problems += check_spec(spec, f"/triggers/{index}")
+    return problems
 
 
 def _summary(errors: list[ProblemDetail]) -> str:

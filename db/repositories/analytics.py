@@ -239,6 +239,54 @@ class AnalyticsRepository:
         )
         return list((await self.session.execute(stmt)).tuples())
 
+    async def token_usage(
+        self, scope: Scope, *, limit: int
+    ) -> Sequence[tuple[uuid.UUID, str, str, int, Any, Any, Any]]:
+        """``(workflow id, workflow name, model, calls, prompt, completion, total tokens)``
+        of the scope's model calls (their ``llm.usage`` events), most tokens first."""
+        data = ExecutionLog.data
+        model = func.coalesce(data["model"].as_string(), "")
+        total = func.sum(data["total_tokens"].as_integer())
+        stmt = (
+            select(
+                Execution.workflow_id,
+                Workflow.name,
+                model,
+                func.count(),
+                func.sum(data["prompt_tokens"].as_integer()),
+                func.sum(data["completion_tokens"].as_integer()),
+                total,
+            )
+            .join(Execution, Execution.id == ExecutionLog.execution_id)
+            .join(Workflow, Workflow.id == Execution.workflow_id)
+            .where(ExecutionLog.type == "llm.usage", *scope.conditions())
+            .group_by(Execution.workflow_id, Workflow.name, model)
+            .order_by(total.desc(), Workflow.name, model)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).tuples())
+
+    async def run_token_usage(
+        self, execution_id: uuid.UUID
+    ) -> Sequence[tuple[str | None, str, int, Any, Any, Any]]:
+        """``(step id, model, calls, prompt, completion, total tokens)`` of one execution."""
+        data = ExecutionLog.data
+        model = func.coalesce(data["model"].as_string(), "")
+        stmt = (
+            select(
+                ExecutionLog.step_id,
+                model,
+                func.count(),
+                func.sum(data["prompt_tokens"].as_integer()),
+                func.sum(data["completion_tokens"].as_integer()),
+                func.sum(data["total_tokens"].as_integer()),
+            )
+            .where(ExecutionLog.execution_id == execution_id, ExecutionLog.type == "llm.usage")
+            .group_by(ExecutionLog.step_id, model)
+            .order_by(ExecutionLog.step_id, model)
+        )
+        return list((await self.session.execute(stmt)).tuples())
+
     # --- dialect helpers --------------------------------------------------------------
 
     def _seconds_between(self, start: Any, end: Any) -> ColumnElement[Any]:

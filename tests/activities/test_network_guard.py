@@ -19,6 +19,7 @@ from core.network_guard import (
     BlockedAddressError,
     GuardedBackend,
     IPAddress,
+    allow_all_addresses,
     build_guarded_client,
     is_public_address,
     resolve_host,
@@ -251,6 +252,32 @@ class TestStrictHttpStep:
     ) -> None:
         err = await _failing(env, HttpActivities(strict_client), http_input(url))
         assert (err.type, err.non_retryable) == ("HttpBlockedAddress", True)
+
+
+class TestMetadataUnderEveryPolicy:
+    """Private networks allowed (``headrace dev``) still never reach the cloud's metadata."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "http://[::ffff:169.254.169.254]/latest/meta-data/",
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 of 169.254.169.254
+            "http://[fd00:ec2::254]/latest/meta-data/",
+            "http://100.100.100.200/latest/meta-data/",
+        ],
+    )
+    async def test_metadata_is_refused_where_private_networks_are_allowed(
+        self, env: ActivityEnvironment, open_client: httpx.AsyncClient, url: str
+    ) -> None:
+        err = await _failing(env, HttpActivities(open_client), http_input(url))
+        assert (err.type, err.non_retryable) == ("HttpBlockedAddress", True)
+
+    async def test_other_link_local_addresses_stay_allowed(self) -> None:
+        inner = _RecordingBackend()
+        backend = GuardedBackend(inner=inner, is_allowed=allow_all_addresses)
+        await backend.connect_tcp("169.254.10.20", 80)
+        assert inner.connected_to == [("169.254.10.20", 80)]
 
 
 class TestRedirectsUnderTheGuard:

@@ -151,7 +151,16 @@ async def _summary(
 
 
 def _zero_counts(**counts: int) -> dict[str, int]:
-    statuses = ("pending", "running", "waiting", "paused", "completed", "failed", "cancelled")
+    statuses = (
+        "pending",
+        "queued",
+        "running",
+        "waiting",
+        "paused",
+        "completed",
+        "failed",
+        "cancelled",
+    )
     return {s: counts.get(s, 0) for s in statuses}
 
 

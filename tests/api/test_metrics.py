@@ -74,11 +74,12 @@ class TestActiveExecutionGauges:
         async with app.state.ctx.sessions() as session:
             expected = await active_execution_counts(session)
         body = (await client.get("/metrics")).text
-        for status in ("pending", "running", "waiting", "paused"):
+        for status in ("pending", "queued", "running", "waiting", "paused"):
             assert scraped(body, "headrace_executions_active", status=status) is not None
+        assert scraped(body, "headrace_runs_queued") is not None
         assert scraped(body, "headrace_executions_active_stale") == 0
         assert (scraped(body, "headrace_executions_active", status="waiting") or 0) >= 0
-        assert set(expected) <= {"pending", "running", "waiting", "paused"}
+        assert set(expected) <= {"pending", "queued", "running", "waiting", "paused"}
 
     async def test_counts_follow_the_rows(self, app: FastAPI, seeded_workflow: str) -> None:
         async def load() -> dict[str, int]:
@@ -96,6 +97,27 @@ class TestActiveExecutionGauges:
             await _delete(app, ids)
         assert after["waiting"] - before["waiting"] == 2
         assert after["paused"] - before["paused"] == 1
+
+    async def test_queued_runs_have_their_own_gauge(
+        self, app: FastAPI, seeded_workflow: str
+    ) -> None:
+        """headrace_runs_queued: runs waiting for a permit of their concurrency limit."""
+
+        async def load() -> dict[str, int]:
+            async with app.state.ctx.sessions() as session:
+                return await active_execution_counts(session)
+
+        gauges = ExecutionGauges(load, ttl=0)
+        await gauges.refresh()
+        before = _family_values(gauges)
+        ids = await _insert(app, seeded_workflow, ["queued", "queued", "running"])
+        try:
+            await gauges.refresh()
+            after = _family_values(gauges)
+        finally:
+            await _delete(app, ids)
+        assert after["headrace_runs_queued"] - before["headrace_runs_queued"] == 2
+        assert after["queued"] - before["queued"] == 2
 
     async def test_scrapes_within_the_ttl_share_one_query(self) -> None:
         calls = 0
@@ -130,7 +152,9 @@ def _family_values(gauges: ExecutionGauges) -> dict[str, float]:
     values: dict[str, float] = {}
     for family in gauges.collect():
         for s in family.samples:
-            values[s.labels.get("status", "stale")] = s.value
+            values[s.labels.get("status", s.name.removeprefix("headrace_executions_active_"))] = (
+                s.value
+            )
     return values
 
 

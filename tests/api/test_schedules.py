@@ -510,3 +510,39 @@ class TestInactiveWorkflows:
             )
         assert response.status_code == 503
         assert await self.paused_in_temporal(temporal, hooks, workflow_id) == {"0 0 1 1 *": False}
+
+
+class TestScheduledRunsSeeTheirTrigger:
+    async def test_a_backfilled_run_sees_the_time_it_was_scheduled_for(self, hooks: Hooks) -> None:
+        definition = {
+            "steps": [{"id": "noop", "type": "transform", "with": {}}],
+            "output": {
+                "type": "{{ trigger.type }}",
+                "scheduled_at": "{{ trigger.scheduled_at }}",
+                "day": "{{ trigger.scheduled_at | date_format('%Y-%m-%d %H:%M') }}",
+                "runs_late": "{{ execution.started_at | timestamp > trigger.scheduled_at | timestamp }}",
+            },
+        }
+        workflow_id = await hooks.workflow(
+            definition, triggers=[{"type": "schedule", "cron": "* * * * *", "paused": True}]
+        )
+        [listed] = await triggers_of(hooks, workflow_id)
+        minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+        response = await hooks.client.post(
+            f"/api/v1/triggers/{listed['id']}/backfill",
+            json={
+                "start": (minute - timedelta(seconds=30)).isoformat(),
+                "end": (minute + timedelta(seconds=30)).isoformat(),
+            },
+            headers=hooks.headers,
+        )
+        assert response.status_code == 202, response.text
+        [run] = await wait_for_runs(hooks, workflow_id, 1)
+        finished = await hooks.finished(run["id"])
+        assert finished["status"] == "completed", finished
+        assert finished["output_data"] == {
+            "type": "schedule",
+            "scheduled_at": minute.isoformat().removesuffix("+00:00") + "Z",
+            "day": minute.strftime("%Y-%m-%d %H:%M"),
+            "runs_late": True,
+        }

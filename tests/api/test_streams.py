@@ -634,6 +634,58 @@ class TestSlowConsumers:
         await signal(stack, execution_id, developer, "go")
 
 
+class TestShutdown:
+    async def test_open_streams_end_with_a_reconnect_hint_and_the_server_stops(
+        self, stack: Stack, settings: Settings, target: TargetServer, developer: dict[str, str]
+    ) -> None:
+        """A rolling update: SIGTERM's handler ends every open SSE and WebSocket stream at
+        once (SSE: a `reconnect` event with `retry:`; WebSocket: close 1012 with the id to
+        resume from), so uvicorn, which waits for open connections, stops without waiting
+        out its grace time."""
+        if stack.kind != "in-process":
+            pytest.skip("the same code for both buses")
+        from cli.runner import _begin_shutdown
+
+        execution_id = await start_run(stack, developer, parallel_run_with_retries(target))
+        await wait_status(stack, execution_id, developer, "waiting", step="gate")
+        app = create_app(settings, bus=stack.api_bus)
+        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        async with app.router.lifespan_context(app):
+            serving_task = asyncio.create_task(server.serve())
+            await eventually(lambda: _true_when(server.started), interval=0.01)
+            base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+            ws_url = base_url.replace("http://", "ws://") + (
+                f"/api/v1/ws/executions/{execution_id}?access_token={token_of(developer)}"
+            )
+            url = f"/api/v1/executions/{execution_id}/events"
+            async with (
+                asyncio.timeout(30),
+                httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+                http.stream("GET", url, headers=developer) as response,
+                ws_connect(ws_url) as socket,
+            ):
+                lines = response.aiter_lines()
+                while (await anext(lines)) != "":  # the replay's first event: subscribed
+                    pass
+                await socket.recv()
+                _begin_shutdown(server, app)
+                rest = [line async for line in lines]
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await socket.recv()
+                await serving_task  # returns: no stream held the server open
+        assert "event: reconnect" in rest and "retry: 1000" in rest
+        hint = json.loads(next(x for x in rest if "server_restarting" in x).removeprefix("data: "))
+        assert hint["last_event_id"] >= 1
+        assert socket.close_code == 1012
+        assert "since=" in (socket.close_reason or "")
+        await signal(stack, execution_id, developer, "go")
+
+
+async def _true_when(value: object) -> bool:
+    return bool(value)
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 

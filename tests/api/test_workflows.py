@@ -259,14 +259,14 @@ class TestValidatedDefinitions:
     async def test_each_version_runs_its_own_definition(
         self, client: httpx.AsyncClient, make_user: UserFactory
     ) -> None:
-        from api.services.executions import _validated
+        from api.services.executions import definitions
 
         developer = await make_user("developer")
         created = await create(client, developer)
         first = await self.run(client, developer, created["id"])
-        hits = _validated.cache_info().hits
+        hits = definitions.hits
         again = await self.run(client, developer, created["id"])
-        assert _validated.cache_info().hits == hits + 1
+        assert definitions.hits == hits + 1
         assert first["result"] == again["result"] == {"text": "hello ada"}
 
         edited = {

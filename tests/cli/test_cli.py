@@ -37,6 +37,33 @@ class TestValidate:
         assert result.exit_code == 1
         assert "/steps/" in result.output and "cycle" in result.output
 
+    def test_the_body_of_post_workflows_is_checked_whole(self, tmp_path: Path) -> None:
+        document = {
+            "name": "nightly",
+            "definition": {"steps": [{"id": "a", "type": "log", "with": {"message": "hi"}}]},
+            "triggers": [{"type": "schedule", "cron": "0 3 * * *", "timezone": "Europe/Paris"}],
+        }
+        path = tmp_path / "workflow.json"
+        path.write_text(json.dumps(document))
+        result = cli.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 0, result.output
+
+        document["triggers"] = [
+            {"type": "schedule", "cron": "0 3 * *", "timezone": "Mars/Olympus"},
+            {"type": "cron"},
+        ]
+        document["definition"] = {"steps": [{"id": "a", "type": "lgo"}]}
+        path.write_text(json.dumps(document))
+        result = cli.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 1
+        assert "/definition/steps/0/type" in result.output
+        assert "/triggers/1/type: unknown trigger type 'cron'" in result.output
+
+        document["triggers"] = [{"type": "schedule", "cron": "0 3 * *", "timezone": "Mars/X"}]
+        path.write_text(json.dumps(document))
+        result = cli.invoke(app, ["validate", str(path)])
+        assert "/triggers/0/cron" in result.output and "/triggers/0/timezone" in result.output
+
     def test_a_file_that_is_not_json_exits_1(self, tmp_path: Path) -> None:
         path = tmp_path / "broken.json"
         path.write_text("{")
@@ -76,6 +103,31 @@ class TestUsersAndMigrate:
         result = cli.invoke(app, ["api"])
         assert result.exit_code == 2
         assert "HEADRACE_SECRET_KEY" in result.output
+
+
+class TestMigrateNamesItsDatabase:
+    def test_production_without_a_database_url_is_an_error_not_a_sqlite_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HEADRACE_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("HEADRACE_SECRET_KEY", "x" * 32)
+        monkeypatch.delenv("HEADRACE_DATABASE_URL", raising=False)
+        monkeypatch.delenv("HEADRACE_ENVIRONMENT", raising=False)
+        result = cli.invoke(app, ["migrate"])
+        assert result.exit_code == 2
+        assert "HEADRACE_DATABASE_URL is not set" in result.output
+        assert not (tmp_path / "headrace.db").exists()
+
+    def test_without_any_configuration_it_says_which_sqlite_file_it_migrates(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HEADRACE_DATA_DIR", str(tmp_path))
+        for name in ("HEADRACE_SECRET_KEY", "HEADRACE_DATABASE_URL", "HEADRACE_ENVIRONMENT"):
+            monkeypatch.delenv(name, raising=False)
+        result = cli.invoke(app, ["migrate"])
+        assert result.exit_code == 0, result.output
+        assert "local SQLite database" in result.output
+        assert (tmp_path / "headrace.db").exists()
 
 
 class TestAnalyticsRebuild:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from tests.support.dev_stack import DevStack, dev_stack_in
 from tests.support.polling import eventually_sync
@@ -102,6 +104,30 @@ class TestDevStack:
         log = (dev_stack.data_dir / "dev.log").read_text()
         assert "the Temporal dev server exited (code -9)" in log
 
+    def test_an_inline_worker_runs_the_runs_in_the_api_process(
+        self, dev_stack: DevStack, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HEADRACE_DEV_WORKER", "inline")
+        dev_stack.start()
+        headers = dev_stack.login()
+        definition = {
+            "steps": [
+                {"id": "nap", "type": "sleep", "with": {"duration": "500ms"}},
+                {"id": "done", "type": "transform", "depends_on": ["nap"], "with": {"ok": True}},
+            ]
+        }
+        execution_id = dev_stack.start_run(headers, "inline", definition)
+        execution = dev_stack.wait_for_status(execution_id, headers, "completed")
+        assert execution["output_data"] == {"nap": {"slept_seconds": 0.5}, "done": {"ok": True}}
+        assert dev_stack.process is not None
+        workers = subprocess.run(
+            ["pgrep", "-P", str(dev_stack.process.pid), "-f", "cli.main worker"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert workers == []  # no worker child: the API's process ran it
+        assert dev_stack.stop() == 0
+
     def test_step_events_reach_a_live_stream_from_the_worker_process(
         self, dev_stack: DevStack
     ) -> None:
@@ -137,3 +163,22 @@ class TestDevStack:
             and 'outcome="completed"' in line
         ]
         assert finished and float(finished[0].rsplit(" ", 1)[1]) >= 1, metrics[:2000]
+
+
+class TestDevStackTemporalUi:
+    def test_runs_are_found_by_workflow_name_on_the_dev_server(self, dev_stack: DevStack) -> None:
+        dev_stack.start()
+        headers = dev_stack.login()
+        definition = {"steps": [{"id": "ok", "type": "transform", "with": {"ok": True}}]}
+        execution_id = dev_stack.start_run(headers, "ui-visible", definition)
+
+        async def listed() -> list[str]:
+            client = await Client.connect(f"127.0.0.1:{dev_stack.temporal_port}")
+            query = 'HeadraceWorkflowName = "ui-visible" AND HeadraceTrigger = "manual"'
+            return [run.id async for run in client.list_workflows(query)]
+
+        found = eventually_sync(
+            lambda: asyncio.run(listed()), what="the run in the dev server's visibility"
+        )
+        assert found == [execution_id]
+        assert dev_stack.stop() == 0

@@ -201,7 +201,10 @@ class TestRuns:
                         "id": "sign_off",
                         "type": "approval",
                         "depends_on": ["prepare"],
-                        "with": {"timeout": "1h"},
+                        "with": {
+                            "timeout": "1h",
+                            "message": "Pay {{ steps.prepare.output.amount }} EUR?",
+                        },
                     },
                     {
                         "id": "pay",
@@ -219,6 +222,8 @@ class TestRuns:
         expect(card).to_be_visible(timeout=30_000)
         expect(step_node(page, "sign_off")).to_have_attribute("data-status", "waiting")
         expect(step_node(page, "pay")).to_have_attribute("data-status", "pending")
+        expect(page.get_by_test_id("approval-message-sign_off")).to_have_text("Pay 42 EUR?")
+        expect(page.get_by_test_id("approval-deadline-sign_off")).to_contain_text("Decide before")
         screenshot(page, "execution-approval")
         card.get_by_label("Comment").fill("looks right")
         card.get_by_role("button", name="Approve").click()

@@ -94,6 +94,7 @@ class ApiProcess(Process):
 @dataclass
 class WorkerProcess(Process):
     metrics_url: str = ""
+    health_url: str = ""  # /livez and /readyz (HEADRACE_WORKER_HEALTH_PORT)
 
     @property
     def identity(self) -> str:
@@ -177,19 +178,25 @@ def stop_all(processes: Iterable[Process], grace: float = STOP_GRACE) -> None:
 
 
 def migrate(env: dict[str, str], log_dir: Path) -> None:
+    """What a deployment runs before its processes: ``headrace migrate``, then
+    ``headrace temporal setup`` (search attributes; the session's server has them already,
+    so this is also its second, idempotent run)."""
     log = log_dir / "migrate.log"
-    with log.open("ab") as out:
-        result = subprocess.run(
-            headrace("migrate"),
-            env=env,
-            cwd=log_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=START_TIMEOUT,
-            check=False,
+    for command in (("migrate",), ("temporal", "setup")):
+        with log.open("ab") as out:
+            result = subprocess.run(
+                headrace(*command),
+                env=env,
+                cwd=log_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=START_TIMEOUT,
+                check=False,
+            )
+        assert result.returncode == 0, (
+            f"headrace {' '.join(command)} failed:\n{log.read_text()[-3000:]}"
         )
-    assert result.returncode == 0, f"headrace migrate failed:\n{log.read_text()[-3000:]}"
 
 
 class ExitedDuringStartup(AssertionError):
@@ -289,6 +296,8 @@ def production_settings(
         # The slow target of the crash test listens on loopback.
         "allow_private_networks": "true",
         "sync_wait": "20",
+        # `headrace migrate` runs first, as a Kubernetes Job would: the APIs do not migrate.
+        "migrate_on_start": "false",
     }
 
 
@@ -301,10 +310,18 @@ def start_api(
 
 
 def start_worker(name: str, settings: dict[str, str], log_dir: Path) -> WorkerProcess:
-    port = free_port()
-    env = production_env(**settings, worker_metrics_port=str(port))
+    port, health_port = free_port(), free_port()
+    env = production_env(
+        **settings, worker_metrics_port=str(port), worker_health_port=str(health_port)
+    )
     popen = spawn(name, headrace("worker"), env, log_dir)
-    return WorkerProcess(name, popen, log_dir / f"{name}.log", f"http://127.0.0.1:{port}/metrics")
+    return WorkerProcess(
+        name,
+        popen,
+        log_dir / f"{name}.log",
+        f"http://127.0.0.1:{port}/metrics",
+        f"http://127.0.0.1:{health_port}",
+    )
 
 
 @contextlib.asynccontextmanager

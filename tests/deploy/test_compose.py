@@ -25,6 +25,7 @@ STACK = {
     "temporal",
     "temporal-ui",
     "migrate",
+    "temporal-setup",
     "api",
     "worker",
     "prometheus",
@@ -84,6 +85,18 @@ class TestComposeFile:
         assert services["migrate"]["command"] == ["headrace", "migrate"]
         for name in ("api", "worker"):
             condition = services[name]["depends_on"]["migrate"]["condition"]
+            assert condition == "service_completed_successfully"
+
+    def test_search_attributes_are_registered_before_the_api_and_workers_start(
+        self, config: dict[str, Any]
+    ) -> None:
+        services = config["services"]
+        assert services["temporal-setup"]["command"] == ["headrace", "temporal", "setup"]
+        assert services["temporal-setup"]["depends_on"]["temporal"]["condition"] == (
+            "service_healthy"
+        )
+        for name in ("api", "worker"):
+            condition = services[name]["depends_on"]["temporal-setup"]["condition"]
             assert condition == "service_completed_successfully"
 
     def test_the_api_is_health_checked_on_healthz(self, config: dict[str, Any]) -> None:
@@ -148,6 +161,21 @@ class TestComposeFile:
                 assert host_ip and str(host_ip).startswith("127.0.0.1"), (name, port)
         for name in ("postgres", "redis", "temporal", "worker"):
             assert "ports" not in services[name], name
+
+
+class TestPinnedImages:
+    def test_no_third_party_image_floats_on_latest(self, config: dict[str, Any]) -> None:
+        for name, service in config["services"].items():
+            image = service.get("image", "")
+            if image.startswith("headrace:"):
+                continue  # built from this repository
+            assert ":" in image and not image.endswith(":latest"), (name, image)
+
+    def test_the_worker_drains_longer_than_docker_would_wait(self, config: dict[str, Any]) -> None:
+        worker = config["services"]["worker"]
+        grace = Settings.model_fields["worker_shutdown_grace"].default
+        assert float(worker["stop_grace_period"].rstrip("s")) > grace
+        assert "/readyz" in " ".join(worker["healthcheck"]["test"])
 
 
 class TestEnvExample:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from temporalio.exceptions import ApplicationError
 
 from core.logging_config import configure_logging, log_context, request_id_var
 from core.settings import Settings
 from tests.conftest import SECRET_KEY
+from tests.support.runner import Runner
+from tests.support.target_server import TargetServer
 
 
 @pytest.fixture
@@ -88,3 +92,49 @@ class TestNoisyLibraries:
         configure_logging(Settings(environment="production", secret_key=SECRET_KEY))
         logging.getLogger("httpx").info('HTTP Request: GET https://x.test/?token=s3cr3t "200 OK"')
         assert "s3cr3t" not in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+class TestExpectedRetries:
+    """A step's target answering 503 is retried by design: one WARNING line per attempt."""
+
+    async def test_a_503_retry_logs_one_line_and_no_traceback(
+        self, capsys: pytest.CaptureFixture[str], runner: Runner, target: TargetServer
+    ) -> None:
+        configure_logging(Settings(environment="production", secret_key=SECRET_KEY))
+        key = f"logs-{uuid.uuid4().hex[:8]}"
+        definition = {
+            "steps": [
+                {
+                    "id": "call",
+                    "type": "http",
+                    "with": {"url": target.url(f"/flaky/{key}?fail=1")},
+                    "retry": {"max_attempts": 2, "initial_interval": "100ms"},
+                }
+            ]
+        }
+        execution = await runner.run(definition)
+        assert execution["status"] == "completed", execution
+        failed = [
+            entry
+            for entry in lines(capsys.readouterr().err)
+            if str(entry["message"]).startswith("Completing activity as failed")
+        ]
+        assert len(failed) == 1, failed
+        assert failed[0]["level"] == "warning"
+        assert "to be retried: HttpServerError" in str(failed[0]["message"])
+        assert "returned 503" in str(failed[0]["message"])
+        assert "exception" not in failed[0]
+
+    def test_an_unexpected_failure_keeps_its_traceback(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        configure_logging(Settings(environment="production", secret_key=SECRET_KEY))
+        try:
+            raise ApplicationError("bad request", type="HttpClientError", non_retryable=True)
+        except ApplicationError:
+            logging.getLogger("temporalio.activity").warning(
+                "Completing activity as failed", exc_info=True
+            )
+        [entry] = lines(capsys.readouterr().err)
+        assert "Traceback" in str(entry["exception"])

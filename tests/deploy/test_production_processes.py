@@ -440,6 +440,14 @@ class TestWhatProcessesShare:
         assert execution["output_data"]["_headrace_truncated"] is True
         assert execution["output_data"]["size_bytes"] == size + 2  # the JSON string's quotes
 
+    async def test_workers_answer_their_liveness_and_readiness_probes(
+        self, stack: ProductionStack, http: httpx.AsyncClient
+    ) -> None:
+        for worker in stack.workers:
+            assert (await http.get(f"{worker.health_url}/livez")).status_code == 200
+            ready = await http.get(f"{worker.health_url}/readyz")
+            assert ready.status_code == 200, ready.text  # the Temporal worker is polling
+
     async def test_both_apis_are_ready_and_count_their_own_requests(
         self, stack: ProductionStack, http: httpx.AsyncClient, headers: dict[str, str]
     ) -> None:
@@ -534,7 +542,9 @@ class TestAWorkerDies:
                     "id": "slow",
                     "type": "http",
                     # The first attempt is lost with its worker; Temporal gives up on it after
-                    # the timeout and runs attempt 2 on the surviving worker.
+                    # the timeout and runs attempt 2 on the surviving worker. A regular
+                    # activity, so the server knows which worker holds it.
+                    "local": False,
                     "timeout": "2s",
                     "retry": {"max_attempts": 3, "initial_interval": "200ms"},
                     "with": {"url": target.url(f"/slow/{key}?seconds=1")},

@@ -29,6 +29,38 @@ CASES: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
         [{"user_id": "v9", "name": "Ann"}, {"user_id": "b1", "name": "Bob"}],
     ),
     "score_code": ("delegate", "score", [{"points": 21}, {"points": -4}]),
+    # Code nodes (both modes), expressions with operators, Set keeping the other fields
+    "code_expressions": (
+        "translated",
+        "code-expr",
+        [
+            {"order": "A7", "lines": [{"price": 12.5, "qty": 4}, {"price": 30, "qty": 2}]},
+            {"order": "B1", "lines": [{"price": 9.5, "qty": 1}]},
+        ],
+    ),
+    # Split Out, then a Set once per item (a foreach step), then a Code node gathering them
+    "split_lines": (
+        "translated",
+        "split-lines",
+        [
+            {"lines": [{"sku": "a", "price": 2, "qty": 3}, {"sku": "b", "price": 5, "qty": 1}]},
+            {"lines": [{"sku": "z", "price": 1.5, "qty": 2}]},
+        ],
+    ),
+    # Loop Over Items over a Split Out's items, an expression with operators in the loop
+    "loop_lines": (
+        "translated",
+        "loop-lines",
+        [
+            {
+                "lines": [
+                    {"sku": "a", "price": 2, "qty": 3, "discount": 1},
+                    {"sku": "b", "price": 5, "qty": 1},
+                    {"sku": "c", "price": 0.5, "qty": 4},
+                ]
+            },
+        ],
+    ),
 }
 
 
@@ -58,4 +90,19 @@ KNOWN_ANSWERS: dict[str, list[Any]] = {
         },
     ],
     "score_code": [{"score": 42}, {"score": -8}],
+    "code_expressions": [
+        {
+            "order": "A7",
+            "total": 110,
+            "count": 2,
+            "label": "Order A7: 110.00",
+            "big": True,
+            "doubled": 221,
+            "keys": "big,count,doubled,label,order,total",
+            "lines": 2,
+        },
+        {"avg": 9.5},
+    ],
+    "split_lines": [{"total": 11, "skus": "a+b"}, {"total": 3, "skus": "z"}],
+    "loop_lines": [{"total": 12, "skus": ["A", "B", "C"]}],
 }

@@ -60,18 +60,24 @@ class TestTranslatedRuns:
         assert execution["output_data"] == expected
         assert fake_n8n.calls[f"target:user:{user_id}"] == 1
 
-    @pytest.mark.parametrize("fixture", ["legacy_nodes", "profile_combine"])
+    @pytest.mark.parametrize(
+        "fixture",
+        ["legacy_nodes", "profile_combine", "code_expressions", "split_lines", "loop_lines"],
+    )
     async def test_first_node_versions_and_combine_give_n8ns_answers(
         self, runner: Runner, fake_n8n: FakeN8n, fixture: str
     ) -> None:
-        """IF v1, Switch v1/v2, HTTP Request v1/v2, Merge combine (answers seen from n8n)."""
+        """IF v1, Switch v1/v2, HTTP Request v1/v2, Merge combine, Code nodes and JavaScript
+        expressions as code steps (answers seen from n8n)."""
         n8n_id = load_fixture(fixture)["id"]
         workflows = await synced(runner, fake_n8n, fixture)
         assert workflows[n8n_id]["mode"] == "translated", workflows[n8n_id]["reasons"]
         _, _, inputs = CASES[fixture]
         for body, answer in zip(inputs, KNOWN_ANSWERS[fixture], strict=True):
             execution = await run(runner, workflows[n8n_id]["workflow_id"], {"body": body})
-            assert execution["status"] == "completed", execution
+            assert execution["status"] == "completed", [
+                (s["id"], s["status"], s.get("error")) for s in execution["steps"]
+            ]
             assert execution["output_data"] == answer, body
 
     async def test_retries_and_the_error_output(self, runner: Runner, fake_n8n: FakeN8n) -> None:
@@ -130,7 +136,47 @@ class TestDelegatedRuns:
     ) -> None:
         workflows = await synced(runner, fake_n8n, "score_code")
         fake_n8n.behaviours["wfScoreCode03"] = lambda item: {"score": item["body"]["points"] * 2}
-        execution = await run(runner, workflows["wfScoreCode03"]["workflow_id"], {"points": 21})
+        execution = await run(
+            runner, workflows["wfScoreCode03"]["workflow_id"], {"body": {"points": 21}}
+        )
         assert execution["status"] == "completed", execution
         assert execution["output_data"] == {"score": 42}
         assert fake_n8n.calls["webhook:score"] == 1
+
+
+@pytest.mark.skipif(
+    not hasattr(HeadraceRun, "_step_n8n"), reason="the interpreter has no n8n step yet"
+)
+class TestOneInputContract:
+    """A webhook-triggered workflow takes ``{"body": ...}`` whether translated or delegated."""
+
+    async def test_the_same_input_gives_the_same_answer_both_ways(
+        self, runner: Runner, fake_n8n: FakeN8n
+    ) -> None:
+        workflows = await synced(runner, fake_n8n, "echo_set", "echo_code")
+        assert workflows["wfEchoSet13"]["mode"] == "translated"
+        assert workflows["wfEchoCode14"]["mode"] == "delegate"
+        # n8n's own run of the Code node `return [{ json: { n: $input.first().json.body.n } }]`
+        fake_n8n.behaviours["wfEchoCode14"] = lambda item: {"n": item["body"]["n"]}
+        answers = [
+            await run(runner, workflows[n8n_id]["workflow_id"], {"body": {"n": 21}})
+            for n8n_id in ("wfEchoSet13", "wfEchoCode14")
+        ]
+        assert [a["status"] for a in answers] == ["completed", "completed"], answers
+        assert [a["output_data"] for a in answers] == [{"n": 21}, {"n": 21}]
+        (execution,) = [e for e in fake_n8n.executions if e["workflowId"] == "wfEchoCode14"]
+        assert execution["data"]["resultData"]["runData"]["Webhook"][0]["data"]["main"][0][0][
+            "json"
+        ]["body"] == {"n": 21}
+
+    async def test_a_delegated_webhook_workflow_gets_its_headrace_webhook(
+        self, runner: Runner, fake_n8n: FakeN8n
+    ) -> None:
+        workflows = await synced(runner, fake_n8n, "echo_code")
+        fake_n8n.behaviours["wfEchoCode14"] = lambda item: {"n": item["body"]["n"]}
+        workflow_id = workflows["wfEchoCode14"]["workflow_id"]
+        response = await runner.client.get(
+            f"/api/v1/workflows/{workflow_id}", headers=runner.headers
+        )
+        (trigger,) = response.json()["triggers"]
+        assert trigger["type"] == "webhook" and trigger["method"] == "POST"

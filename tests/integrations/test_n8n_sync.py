@@ -73,7 +73,7 @@ class TestFirstSync:
         modes = {k: w["mode"] for k, w in by_n8n_id(result).items()}
         assert modes == {
             "wfOrderIntake01": "translated",
-            "wfNightlyReport02": "delegate",
+            "wfNightlyReport02": "translated",  # its Code node is a code step
             "wfScoreCode03": "delegate",
             "wfApprovalWait04": "translated",
             "wfGreetingMerge05": "translated",
@@ -90,15 +90,15 @@ class TestFirstSync:
         }
 
     async def test_the_workflow_record_says_where_it_came_from_and_why(self, api: Api) -> None:
-        api.n8n.add("nightly_report")
+        api.n8n.add("score_code")
         synced = (await api.sync())["workflows"][0]
         workflow = await api.workflow(synced["workflow_id"])
         source = workflow["source"]
-        assert source["kind"] == "n8n" and source["n8n_id"] == "wfNightlyReport02"
+        assert source["kind"] == "n8n" and source["n8n_id"] == "wfScoreCode03"
         assert source["n8n_url"] == api.n8n.base_url
         assert source["mode"] == "delegate"
         assert source["reasons"] == [
-            "node 'Sum counts' (n8n-nodes-base.code) has no Headrace equal"
+            "Code 'Double points' reads $execution, which has no equal here"
         ]
         assert workflow["definition"]["steps"][0]["with"]["integration"] == source["integration"]
 

@@ -213,3 +213,21 @@ async def _synced_workflows(runner: Runner, n8n: FakeN8n) -> list[dict[str, Any]
     return [
         w for w in response.json()["data"] if (w.get("source") or {}).get("n8n_url") == n8n.base_url
     ]
+
+
+class TestServiceTriggers:
+    async def test_a_service_trigger_is_a_webhook_an_anonymous_caller_cannot_fire(
+        self, runner: Runner, fake_n8n: FakeN8n
+    ) -> None:
+        raw = fake_n8n.add("telegram_echo", id=f"wfTelegram{uuid.uuid4().hex[:8]}")
+        synced = {w["n8n_id"]: w for w in (await sync(runner, fake_n8n))["workflows"]}
+        assert synced[raw["id"]]["mode"] == "translated", synced[raw["id"]]["reasons"]
+        ((path, secret),) = synced[raw["id"]]["webhook_secrets"].items()
+        update = {"update_id": 1, "message": {"text": "hello"}}
+        refused = await runner.client.post(f"/hooks/{path}?wait=true", json=update)
+        assert refused.status_code == 401
+        accepted = await runner.client.post(
+            f"/hooks/{path}?wait=true", json=update, headers={"X-Headrace-Token": secret}
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["result"] == {"text": "hello"}

@@ -161,11 +161,22 @@ class TestErrorSettings:
         assert "passes its error on" in result.reasons[0]
 
 
+def reads_execution(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its Code node reading ``$execution`` (n8n's own state: no equal)."""
+    raw = copy.deepcopy(raw)
+    for entry in raw["nodes"]:
+        if entry["type"] == "n8n-nodes-base.code":
+            entry["parameters"]["jsCode"] = (
+                "const id = $execution.id;\n" + entry["parameters"]["jsCode"]
+            )
+    return raw
+
+
 class TestCodeDelegates:
-    def test_a_code_node_delegates_the_whole_workflow(self) -> None:
-        result = translate(load_fixture("nightly_report"))
+    def test_a_code_node_it_cannot_run_delegates_the_whole_workflow(self) -> None:
+        result = translate(reads_execution(load_fixture("nightly_report")))
         assert result.mode == "delegate"
-        assert result.reasons == ["node 'Sum counts' (n8n-nodes-base.code) has no Headrace equal"]
+        assert result.reasons == ["Code 'Sum counts' reads $execution, which has no equal here"]
         (step,) = result.definition["steps"]
         assert step["id"] == DELEGATE_STEP and step["type"] == "n8n"
         assert step["with"] == {
@@ -175,14 +186,37 @@ class TestCodeDelegates:
         }
         assert result.definition["output"] == "{{ steps.run_in_n8n.output }}"
 
+    def test_a_delegated_webhook_workflow_takes_the_translated_input_shape(self) -> None:
+        result = translate(load_fixture("score_code"))
+        assert result.mode == "delegate"
+        assert result.definition["steps"][0]["with"]["payload"] == "{{ input.body }}"
+        assert result.triggers == [
+            {
+                "type": "webhook",
+                "method": "POST",
+                "url_path": "score",
+                "authentication": {"type": "none"},
+            }
+        ]
+
+    def test_a_delegated_get_webhook_sends_the_query(self) -> None:
+        raw = load_fixture("score_code")
+        raw["nodes"][0]["parameters"]["httpMethod"] = "GET"
+        result = translate(raw)
+        assert result.definition["steps"][0]["with"]["payload"] == "{{ input.query }}"
+        assert result.triggers[0]["method"] == "GET"
+
     def test_a_delegated_workflow_without_webhook_says_how_to_run_it(self) -> None:
-        result = translate(load_fixture("nightly_report"))
+        result = translate(reads_execution(load_fixture("nightly_report")))
         assert "Webhook trigger" in result.notes[0]
 
-    def test_an_unaccepted_expression_delegates(self) -> None:
-        result = translate(manual_then(set_node("Calc", total="={{ $json.a * 2 }}")))
+    def test_an_expression_with_an_n8n_extension_delegates(self) -> None:
+        result = translate(manual_then(set_node("Calc", total="={{ $json.a.isEmpty() }}")))
         assert result.mode == "delegate"
-        assert "not a plain item path" in result.reasons[0]
+        assert result.reasons == [
+            "the expression {{ $json.a.isEmpty() }} calls .isEmpty(), not a standard"
+            " JavaScript method (an n8n extension?)"
+        ]
 
 
 class TestSchedules:
@@ -406,6 +440,37 @@ class TestOtherNodes:
             "path": "/repos/{{ input.repo }}",
         }
         assert result.requirements[0]["base_url"] == "https://api.github.com"
+
+    @pytest.mark.parametrize(
+        ("credentials", "connection"),
+        [
+            # a credential chosen before is still in the export: n8n uses the named type
+            (
+                {
+                    "httpBasicAuth": {"id": "1", "name": "Old basic"},
+                    "httpHeaderAuth": {"id": "2", "name": "Token header"},
+                },
+                "token-header",
+            ),
+            ({}, "httpheaderauth"),  # a template exported without its credentials
+        ],
+    )
+    def test_the_credential_type_the_node_names_is_the_one_used(
+        self, credentials: dict[str, Any], connection: str
+    ) -> None:
+        http = node(
+            "Call",
+            "n8n-nodes-base.httpRequest",
+            4.2,
+            url="https://api.example.com/v1/things",
+            authentication="genericCredentialType",
+            genericAuthType="httpHeaderAuth",
+        )
+        http["credentials"] = credentials
+        result = translate(manual_then(http))
+        assert result.mode == "translated", result.reasons
+        assert steps(result)["Call"]["with"]["connection"] == connection
+        assert result.requirements[0]["n8n_credential"]["type"] == "httpHeaderAuth"
 
     def test_switch_rules_choose_one_output(self) -> None:
         rules = {
@@ -983,3 +1048,63 @@ class TestMergeCombine:
         result = translate(raw)
         assert result.mode == "delegate"
         assert "may not all run" in result.reasons[0]
+
+
+class TestSetV30:
+    """Set 3.0-3.2: typed value keys, and ``include`` (every input field unless said)."""
+
+    def test_include_none_keeps_only_the_fields_set(self) -> None:
+        fields = {
+            "values": [
+                {"name": "who", "stringValue": "={{ $json.name }}"},
+                {"name": "n", "type": "numberValue", "numberValue": "2"},
+                {"name": "ok", "type": "booleanValue", "booleanValue": True},
+            ]
+        }
+        result = translate(
+            manual_then(node("Pick", "n8n-nodes-base.set", 3.2, include="none", fields=fields))
+        )
+        assert result.mode == "translated", result.reasons
+        assert steps(result)["Pick"]["with"] == {"who": "{{ input.name }}", "n": 2, "ok": True}
+
+    def test_keeping_the_input_fields_is_a_code_step_merging_into_a_copy(self) -> None:
+        fields = {"values": [{"name": "a.n", "stringValue": "x"}]}
+        result = translate(manual_then(node("Add", "n8n-nodes-base.set", 3.1, fields=fields)))
+        assert result.mode == "translated", result.reasons
+        step = steps(result)["Add"]
+        assert step["type"] == "code"
+        assert step["with"]["input"] == {"json": "{{ input }}", "fields": [[["a", "n"], "x"]]}
+
+    def test_keeping_some_input_fields_delegates(self) -> None:
+        fields = {"values": [{"name": "n", "stringValue": "x"}]}
+        raw = node("Add", "n8n-nodes-base.set", 3.1, fields=fields, include="selected")
+        result = translate(manual_then(raw))
+        assert result.mode == "delegate"
+        assert "keeps some of the input's other fields" in result.reasons[0]
+
+
+class TestEventTriggers:
+    """A service trigger with no Headrace equal becomes a webhook taking the event as body."""
+
+    def test_a_telegram_trigger_becomes_a_webhook_with_header_auth(self) -> None:
+        raw = {
+            "nodes": [
+                node("On message", "n8n-nodes-base.telegramTrigger", 1.1, updates=["message"]),
+                set_node("Text", text="={{ $json.message.text }}"),
+            ],
+            "connections": chain("On message", "Text"),
+        }
+        result = translate(raw)
+        assert result.mode == "translated", result.reasons
+        assert result.triggers == [
+            {"type": "webhook", "method": "POST", "authentication": {"type": "header"}}
+        ]
+        assert steps(result)["Text"]["with"] == {"text": "{{ input.body.message.text }}"}
+        assert any("point the sender" in note for note in result.notes)
+
+    def test_n8ns_own_error_trigger_still_delegates(self) -> None:
+        raw = {
+            "nodes": [node("On error", "n8n-nodes-base.errorTrigger"), set_node("A", n=1)],
+            "connections": chain("On error", "A"),
+        }
+        assert translate(raw).mode == "delegate"

@@ -114,10 +114,9 @@ async def test_synced_workflows_give_the_answers_n8n_gives(
         workflow = synced[created[name]]
         assert workflow["mode"] == mode, (name, workflow["reasons"])
         for body, answer in zip(inputs, expected[name], strict=True):
-            # A webhook-triggered run's input is what n8n's Webhook node gives: {body, …};
-            # a delegated run's input is the payload it posts to n8n's webhook.
-            given = {"body": body} if mode == "translated" else body
-            response = await runner.execute(workflow["workflow_id"], given)
+            # One input contract: a webhook-triggered run's input is what n8n's Webhook node
+            # gives, {body, …}, whether translated or delegated (docs/integrations.md).
+            response = await runner.execute(workflow["workflow_id"], {"body": body})
             assert response.status_code == 200, response.text
             execution = await runner.execution(response.json()["execution_id"])
             assert execution["status"] == "completed", (name, execution)
@@ -167,7 +166,8 @@ async def test_a_delegated_workflow_whose_webhook_answers_at_once_is_awaited(
         assert sync.status_code == 200, sync.text
         (workflow,) = sync.json()["workflows"]
         assert workflow["mode"] == "delegate"
-        response = await runner.execute(workflow["workflow_id"], {"points": 21}, async_mode=True)
+        given = {"body": {"points": 21}}  # the one input contract
+        response = await runner.execute(workflow["workflow_id"], given, async_mode=True)
         assert response.status_code == 202, response.text
         execution = await runner.wait_until(
             response.json()["execution_id"],

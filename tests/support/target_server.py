@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,11 @@ class TargetServer:
     calls: Counter[str] = field(default_factory=Counter)
     # Every request /echo received, as text (query, headers and body): what left Headrace.
     received: list[str] = field(default_factory=list)
+    # /inflight/{group}/{key}: requests being served now, and the most seen at once, for
+    # the group and for each of its keys.
+    in_flight: Counter[str] = field(default_factory=Counter)
+    peak: Counter[str] = field(default_factory=Counter)
+    arrivals: list[tuple[str, float]] = field(default_factory=list)  # (group, time.time())
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -74,20 +80,58 @@ def _app(server: TargetServer) -> Starlette:
         server.calls[key + ":done"] += 1
         return JSONResponse({"slept": True})
 
+    async def inflight(request: Request) -> Response:
+        """Holds the request ``seconds`` while counting how many are held at once."""
+        group, key = request.path_params["group"], request.path_params["key"]
+        server.arrivals.append((group, time.time()))
+        names = (group, f"{group}/{key}")
+        for name in names:
+            server.in_flight[name] += 1
+            server.peak[name] = max(server.peak[name], server.in_flight[name])
+        try:
+            await asyncio.sleep(float(request.query_params.get("seconds", "0.3")))
+        finally:
+            for name in names:
+                server.in_flight[name] -= 1
+        return JSONResponse({"key": key})
+
     async def count(request: Request) -> Response:
         """Counts its calls per key: a job whose progress advances with every poll."""
         key = "count:" + request.path_params["key"]
         server.calls[key] += 1
         return JSONResponse({"count": server.calls[key]})
 
+    async def pages(request: Request) -> Response:
+        """Three pages of two items; each names the next by a relative URL (or, with
+        ``?away=URL``, by that absolute URL: a server sending a client elsewhere)."""
+        server.calls["pages"] += 1
+        page = int(request.query_params.get("page", "1"))
+        body: dict[str, object] = {"data": [page * 10 + 1, page * 10 + 2]}
+        if "away" in request.query_params:
+            body["next"] = request.query_params["away"]
+        elif page < 3:
+            body["next"] = f"/pages?page={page + 1}"
+        return JSONResponse(body)
+
+    async def cursor(request: Request) -> Response:
+        """A cursor API: ``after`` is the last id seen; five ids, two per page."""
+        server.calls["cursor"] += 1
+        after = int(request.query_params.get("after", "0"))
+        ids = [n for n in range(after + 1, min(after + 2, 5) + 1)]
+        meta = {"next_cursor": ids[-1]} if ids and ids[-1] < 5 else {}
+        return JSONResponse({"items": [{"id": n} for n in ids], "meta": meta})
+
     return Starlette(
         routes=[
+            Route("/pages", pages),
+            Route("/cursor", cursor),
             Route("/users/{uid}", user),
             Route("/flaky/{key}", flaky),
             Route("/status/{code:int}", status),
             Route("/echo", echo, methods=["GET", "POST", "PUT"]),
             Route("/slow/{key}", slow),
             Route("/count/{key}", count),
+            Route("/inflight/{group}/{key}", inflight),
         ]
     )
 

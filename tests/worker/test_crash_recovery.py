@@ -85,11 +85,13 @@ class TestWorkerCrash:
                 {
                     "id": "first",
                     "type": "http",
+                    "local": False,  # a regular activity: recorded as soon as it completes
                     "with": {"url": target.url(f"/flaky/{key}-first?fail=0")},
                 },
                 {
                     "id": "slow",
                     "type": "http",
+                    "local": False,
                     "depends_on": ["first"],
                     "timeout": "3s",
                     "with": {"url": target.url(f"/slow/{key}?seconds=1")},
@@ -123,6 +125,66 @@ class TestWorkerCrash:
         execution = await runner.execution(execution_id)
         assert execution["status"] == "completed"
         assert [s["status"] for s in execution["steps"]] == ["completed"] * 3
+
+    async def test_local_steps_run_at_least_once_and_record_their_events_once(
+        self,
+        runner: Runner,
+        target: TargetServer,
+        settings: Settings,
+        temporal_env: WorkflowEnvironment,
+        tmp_path: Path,
+    ) -> None:
+        """Local steps (the default for short ones) are recorded when their workflow task
+        ends: a crash before that runs the ones it completed again (docs/performance.md),
+        and their events stay one per step."""
+        key = f"local-{uuid.uuid4().hex[:8]}"
+        definition = {
+            "steps": [
+                {
+                    "id": "first",
+                    "type": "http",
+                    "with": {"url": target.url(f"/flaky/{key}?fail=0")},
+                },
+                {
+                    "id": "slow",
+                    "type": "http",
+                    "depends_on": ["first"],
+                    "timeout": "3s",
+                    "with": {"url": target.url(f"/slow/{key}?seconds=1")},
+                },
+            ]
+        }
+        queue = f"crash-{uuid.uuid4().hex[:8]}"
+        worker = start_worker_process(settings, queue, tmp_path / "worker.log")
+        try:
+            execution_id = await start_on(temporal_env, runner, queue, definition)
+            handle = temporal_env.client.get_workflow_handle(execution_id, result_type=RunResult)
+            await wait_for(lambda: target.calls[key] >= 1)  # `slow` is running now
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            worker = start_worker_process(settings, queue, tmp_path / "worker.log")
+            result = await asyncio.wait_for(handle.result(), 30)
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        assert result.status == "completed"
+        # /flaky and /slow count into the same key: each step ran once or twice, never lost.
+        assert 2 < target.calls[key] <= 4
+        history = await handle.fetch_history()
+        markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+        assert markers, "the steps ran as local activities"
+        assert not any(
+            e.HasField("activity_task_scheduled_event_attributes") for e in history.events
+        )
+        logs = await runner.client.get(
+            f"/api/v1/executions/{execution_id}/logs", headers=runner.headers
+        )
+        events = logs.json()["data"]
+        for step_id in ("first", "slow"):
+            completed = [
+                e for e in events if e["type"] == "step.completed" and e["step_id"] == step_id
+            ]
+            assert len(completed) == 1, (step_id, completed)
 
     async def test_paused_and_parked_runs_survive_a_worker_crash(
         self,

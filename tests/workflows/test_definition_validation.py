@@ -114,6 +114,33 @@ class TestHappyPath:
             {"type": "storage", "with": {"op": "list"}},
             {"type": "log", "with": {"message": "{{ input }}", "level": "warning"}},
             {"type": "fail", "with": {"message": "no", "error_type": "Business.Refused"}},
+            {
+                "type": "code",
+                "with": {"language": "javascript", "code": "return input", "input": 1},
+            },
+            {
+                "type": "llm",
+                "with": {
+                    "connection": "ai",
+                    "messages": [{"role": "user", "content": "{{ input.q }}"}],
+                    "response_schema": {"type": "object"},
+                },
+            },
+            {
+                "type": "agent",
+                "with": {
+                    "connection": "ai",
+                    "model": "gpt-4o-mini",
+                    "messages": "{{ input.messages }}",
+                    "tools": [
+                        {"name": "w", "workflow_id": "wf-2"},
+                        {"name": "h", "http": {"url": "https://x.test/{{ args.q }}"}},
+                    ],
+                    "max_turns": 5,
+                    "max_total_tokens": 10000,
+                    "time_limit": "2m",
+                },
+            },
         ],
     )
     def test_every_step_type(self, step: dict[str, Any]) -> None:
@@ -122,7 +149,7 @@ class TestHappyPath:
     def test_every_type_is_covered(self) -> None:
         assert set(STEP_TYPES) == {
             "http", "transform", "sleep", "wait_for_event", "approval",
-            "workflow", "n8n", "storage", "log", "fail",
+            "workflow", "n8n", "storage", "log", "fail", "code", "llm", "agent",
         }  # fmt: skip
 
     def test_branches_error_handler_and_join(self) -> None:
@@ -306,7 +333,7 @@ class TestStepTypes:
         assert (problem.pointer, problem.code) == ("/steps/0/type", "unknown_step_type")
         assert problem.message == (
             "unknown step type 'htp'; valid types: http, transform, sleep, wait_for_event, "
-            "approval, workflow, n8n, storage, log, fail"
+            "approval, workflow, n8n, storage, log, fail, code, llm, agent"
         )
 
     def test_unknown_compensation_type(self) -> None:
@@ -609,6 +636,14 @@ class TestFieldRules:
         assert problems_of(steps(log("a", concurrency=2))) == [
             ("/steps/0/concurrency", "concurrency_requires_foreach")
         ]
+
+    @pytest.mark.parametrize("local", [True, False])
+    def test_local_applies_only_to_steps_that_are_one_activity(self, local: bool) -> None:
+        assert problems_of(steps(log("a", local=local))) == [
+            ("/steps/0/local", "local_not_applicable")
+        ]
+        http = {"id": "b", "type": "http", "local": local, "with": {"url": "https://x.test"}}
+        assert problems_of(steps(http)) == []
 
     @pytest.mark.parametrize(
         ("field", "value"), [("concurrency", 0), ("max_iterations", 0), ("max_iterations", 10_001)]
@@ -932,3 +967,61 @@ class TestLargeDefinitions:
         broken = chain("b")
         broken["steps"][250]["depends_on"] = ["nope"]
         assert [p.pointer for p in definition_problems(broken)][:1] == ["/steps/250/depends_on/0"]
+
+
+class TestWorkflowConcurrency:
+    """``concurrency``: how many runs of the workflow (per key) run at once."""
+
+    def test_limit_key_and_on_limit(self) -> None:
+        model = validate_definition(
+            steps(
+                log("a"),
+                concurrency={
+                    "limit": 2,
+                    "key": "{{ input.customer }}",
+                    "on_limit": "cancel_oldest",
+                },
+            )
+        )
+        assert model.concurrency is not None
+        assert (model.concurrency.limit, model.concurrency.on_limit) == (2, "cancel_oldest")
+
+    def test_defaults_queue_and_one_group(self) -> None:
+        model = validate_definition(steps(log("a"), concurrency={"limit": 1}))
+        assert model.concurrency is not None
+        assert (model.concurrency.key, model.concurrency.on_limit) == (None, "queue")
+
+    @pytest.mark.parametrize(
+        ("concurrency", "problem"),
+        [
+            ({}, ("/concurrency/limit", "missing_field")),
+            ({"limit": 0}, ("/concurrency/limit", "invalid_value")),
+            ({"limit": 1001}, ("/concurrency/limit", "invalid_value")),
+            ({"limit": "x"}, ("/concurrency/limit", "invalid_type")),
+            ({"limit": 1, "on_limit": "drop"}, ("/concurrency/on_limit", "invalid_value")),
+            ({"limit": 1, "keys": "x"}, ("/concurrency/keys", "unknown_field")),
+            ({"limit": 1, "key": 5}, ("/concurrency/key", "invalid_type")),
+            ({"limit": 1, "key": "{{ input. }}"}, ("/concurrency/key", "template_syntax")),
+            (3, ("/concurrency", "invalid_type")),
+        ],
+    )
+    def test_invalid_settings_point_at_the_field(
+        self, concurrency: Any, problem: tuple[str, str]
+    ) -> None:
+        assert problem in problems_of(steps(log("a"), concurrency=concurrency))
+
+    @pytest.mark.parametrize("name", ["steps", "secrets", "item"])
+    def test_key_is_computed_before_any_step(self, name: str) -> None:
+        problem = the_problem(
+            steps(log("a"), concurrency={"limit": 1, "key": f"{{{{ {name}.a }}}}"})
+        )
+        assert (problem.pointer, problem.code) == ("/concurrency/key", "concurrency_key_name")
+        assert "before any step runs" in problem.message
+
+    def test_round_trips_through_temporal(self) -> None:
+        model = validate_definition(
+            steps(log("a"), concurrency={"limit": 3, "key": "{{ vars.k }}"})
+        )
+        converter = pydantic_data_converter.payload_converter
+        payload = converter.to_payloads([model])
+        assert converter.from_payloads(payload, [WorkflowDefinition]) == [model]

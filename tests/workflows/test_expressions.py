@@ -130,11 +130,68 @@ class TestMissingValues:
         assert run("{{ input.missing is defined }}", context) is False
         assert run("{{ input.name is defined }}", context) is True
 
-    def test_or_gives_a_fallback(self, context: dict[str, Any]) -> None:
-        assert run("{{ input.missing or 'fallback' }}", context) == "fallback"
+    def test_is_undefined_and_safe_access_through_a_chain(self, context: dict[str, Any]) -> None:
+        assert run("{{ input.missing.deeper.still is undefined }}", context) is True
+        assert run("{{ input.missing.deeper | default(none) }}", context) is None
+        assert run("{{ input.missing | default('empty', true) }}", context) == "empty"
 
-    def test_comparing_a_missing_value_is_false(self, context: dict[str, Any]) -> None:
-        assert run("{{ input.missing == 'x' }}", context) is False
+    @pytest.mark.parametrize(
+        "template",
+        [
+            "{{ input.missing == 'x' }}",
+            "{{ input.missing != 'x' }}",
+            "{{ input.missing or 'fallback' }}",
+            "{{ not input.missing }}",
+            "{{ 'a' if input.missing else 'b' }}",
+            "{{ input.missing in ['x'] }}",
+            "{{ input.missing and true }}",
+        ],
+    )
+    def test_comparing_or_testing_a_missing_value_is_an_error(
+        self, template: str, context: dict[str, Any]
+    ) -> None:
+        with pytest.raises(ExpressionError, match=r"'input\.missing' is undefined"):
+            run(template, context)
+
+    def test_runs_recorded_before_strictness_compare_missing_values_as_before(
+        self, context: dict[str, Any]
+    ) -> None:
+        assert evaluate("{{ input.missing or 'fallback' }}", context, strict=False) == "fallback"
+        assert evaluate("{{ input.missing == 'x' }}", context, strict=False) is False
+
+    def test_a_typo_offers_the_key_that_exists(self, context: dict[str, Any]) -> None:
+        with pytest.raises(ExpressionError) as caught:
+            run("{{ steps.user.output.body.teir != 'gold' }}", context)
+        assert caught.value.message.startswith(
+            "'steps.user.output.body.teir' is undefined; did you mean 'steps.user.output.body.tier'"
+        )
+
+    def test_without_a_close_key_the_keys_are_listed(self, context: dict[str, Any]) -> None:
+        with pytest.raises(ExpressionError, match=r"\(input has name, nothing, tags, user_id\)"):
+            run("{{ input.zzz == 1 }}", context)
+
+    def test_secret_names_are_never_listed(self) -> None:
+        ctx = {"secrets": {"api_token": "s3cr3t"}}
+        with pytest.raises(ExpressionError) as caught:
+            evaluate("{{ secrets.api_tokn == 1 }}", ctx)
+        assert "api_token" not in str(caught.value)
+        assert "s3cr3t" not in str(caught.value)
+
+    def test_reading_a_skipped_step_says_why_it_was_skipped(self) -> None:
+        reason = "skipped because 'pay' was skipped"
+        ctx = build_context(
+            input=None,
+            vars={},
+            steps={"charge": {"status": "skipped", "reason": reason}},
+            execution_id="e",
+            workflow_id="w",
+        )
+        with pytest.raises(ExpressionError) as caught:
+            evaluate("{{ steps.charge.output.body }}", ctx)
+        assert caught.value.message.startswith(
+            "'steps.charge.output.body' is undefined (step 'charge' was skipped because 'pay' "
+            "was skipped)"
+        )
 
     @pytest.mark.parametrize(
         ("template", "path"),
@@ -523,3 +580,33 @@ class TestDeterminism:
                 run("{{ input.a.b + steps.user.output.c.d }}", context)
             messages.add(str(caught.value))
         assert len(messages) == 1
+
+
+class TestDateFilters:
+    @pytest.mark.parametrize(
+        ("template", "expected"),
+        [
+            ("{{ '2026-12-04T20:00:00Z' | date_format('%d/%m/%Y %H:%M') }}", "04/12/2026 20:00"),
+            ("{{ '2026-12-04' | date_add('1d') }}", "2026-12-05T00:00:00Z"),
+            ("{{ '2026-12-04T20:00:00+01:00' | date_sub('PT30M') }}", "2026-12-04T18:30:00Z"),
+            ("{{ '1970-01-01T00:01:00Z' | timestamp }}", 60.0),
+            ("{{ 86400 | date_format('%Y-%m-%d') }}", "1970-01-02"),
+        ],
+    )
+    def test_format_and_arithmetic(self, template: str, expected: Any) -> None:
+        assert evaluate(template, {}) == expected
+
+    @pytest.mark.parametrize(
+        ("template", "message"),
+        [
+            ("{{ 'yesterday' | date_add('1d') }}", "not an ISO 8601 date-time"),
+            ("{{ '2026-12-04' | date_add('1 month') }}", "1 month"),
+            ("{{ '9999-12-31' | date_add('2d') }}", "date value out of range"),
+            ("{{ '2026-12-04' | date_format('%Y' * 200) }}", "at most 200 characters"),
+        ],
+    )
+    def test_bad_dates_and_durations_are_expression_errors(
+        self, template: str, message: str
+    ) -> None:
+        with pytest.raises(ExpressionError, match=message):
+            evaluate(template, {})

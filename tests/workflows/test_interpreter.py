@@ -143,7 +143,7 @@ class TestErrors:
         steps = steps_by_id(execution)
         assert steps["missing"]["status"] == "failed"
         assert "404" in steps["missing"]["error"]
-        assert steps["after"]["status"] == "pending"
+        assert steps["after"]["status"] == "not_run"
         assert "missing" in execution["error_message"]
 
     async def test_on_error_continue_lets_an_error_handler_run(
@@ -391,7 +391,7 @@ class TestWaits:
         assert rejected.status_code == 202
         done = await runner.wait_until(execution_id, lambda e: e["status"] == "failed")
         assert "rejected" in steps_by_id(done)["gate"]["error"]
-        assert steps_by_id(done)["after"]["status"] == "pending"
+        assert steps_by_id(done)["after"]["status"] == "not_run"
 
     async def test_only_approvers_owner_or_admin_may_approve(
         self, runner: Runner, make_user: Any, client: Any

@@ -42,6 +42,7 @@ from temporal_workflows.scheduled import (
     HeadraceScheduledRun,
     ScheduledRunInput,
 )
+from tests.support.fake_openai import API_KEY, running_fake_openai
 from tests.support.polling import eventually
 from tests.support.target_server import TargetServer
 from tests.workflows.conftest import Runner
@@ -182,6 +183,7 @@ def test_every_representative_run_has_a_committed_history() -> None:
         "until_segments",
         "until_segment_child",
         "cancelled_run",
+        "llm_agent",
     } <= names
 
 
@@ -278,6 +280,81 @@ async def test_record_until_segment_and_cancel_histories(
     with pytest.raises(WorkflowFailureError):
         await temporal_env.client.get_workflow_handle(cancelled).result()
     await _save(temporal_env, cancelled, f"cancelled_run-{tag}")
+
+
+@pytest.mark.skipif(
+    os.environ.get("HEADRACE_RECORD_HISTORIES") != "1",
+    reason="records new histories only when HEADRACE_RECORD_HISTORIES=1",
+)
+async def test_record_ai_histories(
+    runner: Runner, target: TargetServer, db_url: str, temporal_env: WorkflowEnvironment
+) -> None:
+    """An llm step, then an agent whose turn calls an http tool and a workflow tool."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one recording is enough")
+    tag = os.environ.get("HEADRACE_HISTORY_TAG", "v1")
+    with running_fake_openai() as openai:
+        created = await runner.post(
+            "/api/v1/integrations",
+            {
+                "type": "llm",
+                "name": "ai",
+                "config": {"base_url": openai.base_url, "model": "replay"},
+                "credentials": {"api_key": API_KEY},
+            },
+        )
+        assert created.status_code == 201, created.text
+        tool = await runner.create(
+            {"steps": [{"id": "t", "type": "transform", "with": {"v": "{{ input.n }}"}}]}
+        )
+        openai.script(
+            "replay",
+            [
+                {"text": '{"topic": "users"}'},
+                {
+                    "tool_calls": [
+                        {"name": "user", "arguments": {"uid": "v1"}},
+                        {"name": "echo", "arguments": {"n": 3}},
+                    ]
+                },
+                {"text": "done"},
+            ],
+        )
+        messages = [{"role": "user", "content": "{{ input.q }}"}]
+        execution = await runner.run(
+            {
+                "steps": [
+                    {
+                        "id": "ask",
+                        "type": "llm",
+                        "with": {
+                            "connection": "ai",
+                            "messages": messages,
+                            "response_schema": {"type": "object"},
+                        },
+                    },
+                    {
+                        "id": "helper",
+                        "type": "agent",
+                        "depends_on": ["ask"],
+                        "with": {
+                            "connection": "ai",
+                            "messages": messages,
+                            "tools": [
+                                {
+                                    "name": "user",
+                                    "http": {"url": target.base_url + "/users/{{ args.uid }}"},
+                                },
+                                {"name": "echo", "workflow_id": tool},
+                            ],
+                        },
+                    },
+                ]
+            },
+            {"q": "who is v1?"},
+        )
+        assert execution["status"] == "completed", execution
+    await _save(temporal_env, execution["id"], f"llm_agent-{tag}")
 
 
 async def _save(

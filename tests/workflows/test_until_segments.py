@@ -35,6 +35,8 @@ def polling(
             {
                 "id": "poll",
                 "type": "http",
+                # Regular activities: the checks below count their history events.
+                "local": False,
                 "with": {"url": target.url(f"/count/{key}")},
                 "until": f"{{{{ output.body.count >= {until_count} }}}}",
                 "interval": "50ms",

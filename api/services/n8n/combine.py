@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from api.services.n8n.expressions import Item, ItemRef, Untranslatable
+from api.services.n8n.expressions import Item, ItemRef, Untranslatable, whole_number
 from api.services.n8n.graph import Edge, Node
 from api.services.n8n.nodes import StepSpec
 
@@ -72,7 +72,11 @@ def combined_spec(
 
 
 def _inputs(node: Node, incoming: list[Edge]) -> list[Edge]:
-    count = int(node.param("numberInputs", 2)) if node.version >= 3 else 2
+    count = (
+        whole_number(node.param("numberInputs"), 2, f"Merge {node.name!r}: numberInputs")
+        if node.version >= 3
+        else 2
+    )
     by_input = {e.input: [x for x in incoming if x.input == e.input] for e in incoming}
     if sorted(by_input) != list(range(count)) or any(len(v) != 1 for v in by_input.values()):
         raise Untranslatable(f"Merge {node.name!r} needs exactly one source per input")
@@ -82,7 +86,8 @@ def _inputs(node: Node, incoming: list[Edge]) -> list[Edge]:
 def _merge_order(node: Node, count: int, resolve: str) -> list[int]:
     """Input indexes in the order they are merged: the last one wins a clash."""
     if resolve.startswith("preferInput"):
-        preferred = int(resolve.removeprefix("preferInput") or count) - 1
+        what = f"Merge {node.name!r}: preferred input"
+        preferred = whole_number(resolve.removeprefix("preferInput") or count, count, what) - 1
         if not 0 <= preferred < count:
             raise Untranslatable(f"Merge {node.name!r} prefers input {preferred + 1}")
         return [i for i in range(count) if i != preferred] + [preferred]

@@ -20,7 +20,10 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # javascript.py imports this module
+    from api.services.n8n.javascript import Scripts
 
 _NAME = r"""(?:'(?P<{g}1>[^'\\]*)'|"(?P<{g}2>[^"\\]*)")"""
 _ROOTS: tuple[tuple[re.Pattern[str], bool], ...] = (
@@ -88,6 +91,17 @@ class Unavailable:
     reason: str
 
 
+@dataclass(frozen=True)
+class ItemList(Unavailable):
+    """Several items (after a Split Out): ``base`` is the Jinja list of their json.
+
+    Only the nodes that run once per item (a ``foreach`` step) or gather the items (Code
+    for all items, Aggregate) read it; to anything else it is unavailable.
+    """
+
+    base: str = ""
+
+
 Item = ItemRef | Unavailable
 
 
@@ -98,6 +112,9 @@ class ItemResolver:
     current: Item
     named: Callable[[str], Item]
     used_nodes: set[str] = field(default_factory=set)
+    # Where an expression that is not a plain path goes to be evaluated as JavaScript (a
+    # ``code`` step before the node); ``None``: such an expression is untranslatable.
+    scripts: Scripts | None = None
 
     def resolve(self, node: str | None) -> ItemRef:
         item = self.current if node is None else self.named(node)
@@ -198,17 +215,22 @@ def translate_value(value: Any, items: ItemResolver) -> Any:
             raise Untranslatable("a literal text holds '{{', which Headrace reads as a template")
         return value
     parts = split_n8n_template(value[1:])
-    if len(parts) == 1 and parts[0][1]:
-        return "{{ " + translate_js(parts[0][0], items) + " }}"
-    out: list[str] = []
-    for text, is_expression in parts:
-        if is_expression:
-            out.append("{{ " + translate_js(text, items) + " }}")
-        elif "{{" in text:  # pragma: no cover - split_n8n_template never yields this
-            raise Untranslatable("a literal text holds '{{'")
-        else:
-            out.append(text)
-    return "".join(out)
+    try:
+        if len(parts) == 1 and parts[0][1]:
+            return "{{ " + translate_js(parts[0][0], items) + " }}"
+        out: list[str] = []
+        for text, is_expression in parts:
+            if is_expression:
+                out.append("{{ " + translate_js(text, items) + " }}")
+            elif "{{" in text:  # pragma: no cover - split_n8n_template never yields this
+                raise Untranslatable("a literal text holds '{{'")
+            else:
+                out.append(text)
+        return "".join(out)
+    except Untranslatable:
+        if items.scripts is None:
+            raise
+    return "{{ " + items.scripts.expression(value[1:], parts, items) + " }}"
 
 
 def translate_operand(value: Any, items: ItemResolver) -> str:
@@ -217,10 +239,15 @@ def translate_operand(value: Any, items: ItemResolver) -> str:
         parts = split_n8n_template(value[1:])
         if not parts:
             return '""'
-        if len(parts) == 1:
-            text, is_expression = parts[0]
-            return translate_js(text, items) if is_expression else jinja_literal(text)
-        raise Untranslatable("a condition mixes text and expressions")
+        try:
+            if len(parts) == 1:
+                text, is_expression = parts[0]
+                return translate_js(text, items) if is_expression else jinja_literal(text)
+            raise Untranslatable("a condition mixes text and expressions")
+        except Untranslatable:
+            if items.scripts is None:
+                raise
+        return items.scripts.expression(value[1:], parts, items)
     return jinja_literal(value)
 
 
@@ -250,3 +277,37 @@ def literal_text(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("=") and "{{" not in value:
         return value[1:]
     return value
+
+
+def whole_number(value: Any, default: int, what: str) -> int:
+    """An integer parameter; ``None`` (an emptied field in n8n) is the default.
+
+    Raises:
+        Untranslatable: If the value is an expression or not a whole number.
+    """
+    number = fixed_number(value, default, what)
+    if not float(number).is_integer():
+        raise Untranslatable(f"{what} {value!r} is not a whole number")
+    return int(number)
+
+
+def fixed_number(value: Any, default: float, what: str) -> float:
+    """A numeric parameter known at sync time (n8n also stores numbers as text).
+
+    Raises:
+        Untranslatable: If the value is an expression or not a number.
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool) or is_expression(value):
+        raise Untranslatable(f"{what} {value!r} is not a fixed number")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        try:
+            number = float(str(literal_text(value)).strip())
+        except ValueError as exc:
+            raise Untranslatable(f"{what} {value!r} is not a fixed number") from exc
+    if number != number or number in (float("inf"), float("-inf")):
+        raise Untranslatable(f"{what} {value!r} is not a fixed number")
+    return int(number) if number.is_integer() else number

@@ -63,6 +63,19 @@ class Graph:
     edges: list[Edge]
     settings: Mapping[str, Any]
     step_ids: dict[str, str] = field(default_factory=dict)
+    # AI sub-nodes (a chat model, tools) by the node they serve and connection kind:
+    # {"AI Agent": {"ai_languageModel": ["OpenAI Chat Model"], "ai_tool": [...]}}.
+    attached: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def sub_nodes(self, name: str, kind: str) -> list[Node]:
+        """The sub-nodes of ``kind`` attached to node ``name``, in document order."""
+        names = set(self.attached.get(name, {}).get(kind, []))
+        return [node for node in self.nodes.values() if node.name in names]
+
+    def is_sub_node(self, name: str) -> bool:
+        return any(
+            name in sources for kinds in self.attached.values() for sources in kinds.values()
+        )
 
     def incoming(self, name: str) -> list[Edge]:
         return [e for e in self.edges if e.target == name]
@@ -77,7 +90,8 @@ def parse_workflow(raw: Any) -> Graph:
     Raises:
         MalformedWorkflow: Missing ``nodes``, a node without a name or type, a duplicate
             name, or a connection to a node that does not exist.
-        Untranslatable: Connections of a kind other than ``main`` (AI sub-nodes).
+        Untranslatable: Connections of a kind other than ``main``, except the AI sub-nodes
+            the translator maps (:data:`AI_CONNECTIONS`).
     """
     if not isinstance(raw, Mapping):
         raise MalformedWorkflow("the workflow is not a JSON object")
@@ -94,11 +108,13 @@ def parse_workflow(raw: Any) -> Graph:
     if not isinstance(connections, Mapping):
         raise MalformedWorkflow("/connections: expected an object")
     settings = raw.get("settings") or {}
+    attached: dict[str, dict[str, list[str]]] = {}
     graph = Graph(
         name=str(raw.get("name") or "n8n workflow"),
         nodes=nodes,
-        edges=_parse_edges(connections, nodes),
+        edges=_parse_edges(connections, nodes, attached),
         settings=settings if isinstance(settings, Mapping) else {},
+        attached=attached,
     )
     graph.step_ids = _step_ids(n for n in nodes if nodes[n].type != STICKY_NOTE)
     return graph
@@ -122,7 +138,16 @@ def _parse_node(item: Any, index: int) -> Node:
     return Node(name, node_type, float(version), parameters, item)
 
 
-def _parse_edges(connections: Mapping[str, Any], nodes: Mapping[str, Node]) -> list[Edge]:
+# Sub-node connections the translator maps (api/services/n8n/ai.py): a chat model serving a
+# chain or an agent, and an agent's tools. Memory, output parsers, retrievers... delegate.
+AI_CONNECTIONS = frozenset({"ai_languageModel", "ai_tool"})
+
+
+def _parse_edges(
+    connections: Mapping[str, Any],
+    nodes: Mapping[str, Node],
+    attached: dict[str, dict[str, list[str]]],
+) -> list[Edge]:
     edges: list[Edge] = []
     for source, kinds in connections.items():
         where = f"/connections/{source}"
@@ -131,6 +156,10 @@ def _parse_edges(connections: Mapping[str, Any], nodes: Mapping[str, Node]) -> l
         if not isinstance(kinds, Mapping):
             raise MalformedWorkflow(f"{where}: expected an object")
         for kind, outputs in kinds.items():
+            if kind in AI_CONNECTIONS:
+                for edge in _parse_outputs(source, outputs, nodes, f"{where}/{kind}"):
+                    attached.setdefault(edge.target, {}).setdefault(kind, []).append(source)
+                continue
             if kind != "main":
                 raise Untranslatable(f"node {source!r} has {kind!r} connections (AI sub-nodes)")
             edges.extend(_parse_outputs(source, outputs, nodes, f"{where}/main"))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.services.n8n.combine import Fields, combined_spec, combines
-from api.services.n8n.expressions import Item, ItemRef, Untranslatable, chain_items
+from api.services.n8n.expressions import Item, ItemRef, Untranslatable, chain_items, whole_number
 from api.services.n8n.graph import Edge, Guards, Node, exclusive
 from api.services.n8n.nodes import StepSpec
 
@@ -87,6 +87,6 @@ def _chosen_input(node: Node, mode: str) -> int | None:
             raise Untranslatable(f"Merge {node.name!r}: branch mode is not 'wait for both'")
         if node.param("output", "specifiedInput") == "empty":
             return None
-        return int(node.param("useDataOfInput", 1)) - 1
+        return whole_number(node.param("useDataOfInput"), 1, f"Merge {node.name!r}: input") - 1
     output = node.param("output", "input1")
     return None if output == "empty" else (0 if output == "input1" else 1)

@@ -10,6 +10,7 @@ read best side by side.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,15 +19,26 @@ from urllib.parse import urlsplit
 from api.services.n8n.conditions import filter_condition
 from api.services.n8n.expressions import (
     Item,
+    ItemList,
     ItemRef,
     ItemResolver,
     Untranslatable,
+    fixed_number,
     is_expression,
     literal_text,
+    split_n8n_template,
     translate_value,
 )
 from api.services.n8n.graph import Node
+from api.services.n8n.javascript import (
+    Scripts,
+    check_source,
+    code_node_script,
+    returned_items,
+    script_input,
+)
 from api.services.n8n.triggers import duration_text
+from temporal_workflows.javascript import check_syntax
 from temporal_workflows.templates import whole_expression
 
 _HTTP_OPTIONS = frozenset({"timeout", "redirect", "response", "allowUnauthorizedCerts"})
@@ -43,6 +55,11 @@ class NodeContext:
     workflow_ids: Mapping[str, str]
     requirements: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The items a node that gathers them (Code for all items, Aggregate) reads, when the
+    # node before gave several (a Split Out's); ``None``: it reads the one current item.
+    items_list: ItemList | None = None
+    # AI sub-nodes attached to the node, by connection kind (api/services/n8n/ai.py).
+    attached: Mapping[str, list[Node]] = field(default_factory=dict)
 
     def value(self, raw: Any) -> Any:
         return translate_value(raw, self.items)
@@ -112,10 +129,18 @@ def http_connection(ctx: NodeContext, target: Any, params: dict[str, Any]) -> No
     """Authenticated requests go through a Headrace connection named after the credential."""
     node = ctx.node
     credentials = node.raw.get("credentials") or {}
+    # The parameters name the credential type n8n uses; an export may keep others (chosen
+    # before) or none (a template exported without its credentials).
+    chosen = node.param("genericAuthType") or node.param("nodeCredentialType")
+    if isinstance(credentials, Mapping) and isinstance(chosen, str) and chosen:
+        credentials = {chosen: credentials.get(chosen)}
     if not isinstance(credentials, Mapping) or len(credentials) != 1:
         raise Untranslatable(f"HTTP Request {node.name!r} has no single credential")
     kind, credential = next(iter(credentials.items()))
-    name = str((credential or {}).get("name") or kind)
+    # Older exports store the credential as its bare name: {"httpBasicAuth": "n8n Creds"}.
+    if isinstance(credential, Mapping):
+        credential = credential.get("name")
+    name = str(credential or kind)
     prefix = target.split("{{", 1)[0] if isinstance(target, str) else ""
     parts = urlsplit(prefix)
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
@@ -197,57 +222,159 @@ def _json_body(ctx: NodeContext, raw: Any) -> dict[str, Any]:
 
 def _set(ctx: NodeContext) -> StepSpec:
     node = ctx.node
+    entries: list[tuple[list[str], Any]] = []
     if node.version < 3:
-        fields = _set_v1_fields(ctx)
+        fields, keep = _set_v1_fields(ctx, entries)
     elif node.version >= 3.3:
-        fields = _set_v3_fields(ctx)
+        fields, keep = _set_v3_fields(ctx, entries)
     else:
-        raise Untranslatable(f"Set {node.name!r} version {node.version:g} is not supported")
+        fields, keep = _set_v30_fields(ctx, entries)
     item = ItemRef(f"steps.{ctx.step_id}.output", what=f"the item of {node.name!r}")
+    if keep:
+        return _set_keeping(ctx, entries, item)
     return StepSpec("transform", fields, item=item)
 
 
-def _set_v3_fields(ctx: NodeContext) -> dict[str, Any]:
+# n8n copies the input item and writes each field into the copy with lodash's `set`: a
+# missing or non-object step on the path becomes an object, the rest of the item stays.
+_KEEP_OTHER_FIELDS = r"""const out = JSON.parse(JSON.stringify(input.json));
+for (const [keys, value] of input.fields) {
+  let target = out;
+  for (const key of keys.slice(0, -1)) {
+    if (target[key] === null || typeof target[key] !== "object") target[key] = {};
+    target = target[key];
+  }
+  target[keys[keys.length - 1]] = value;
+}
+return out;"""
+
+
+def _set_keeping(ctx: NodeContext, entries: list[tuple[list[str], Any]], item: ItemRef) -> StepSpec:
+    """Set keeping the input's other fields: a ``code`` step merging into a copy."""
     node = ctx.node
-    if node.param("includeOtherFields"):
-        raise Untranslatable(f"Set {node.name!r} keeps the input's other fields (an object merge)")
+    for keys, _ in entries:
+        if any(key.isdigit() for key in keys):
+            raise Untranslatable(f"Set {node.name!r}: field {'.'.join(keys)!r} indexes a list")
+    with_ = {
+        "language": "javascript",
+        "input": {
+            "json": ctx.current_template(),
+            "fields": [[keys, value] for keys, value in entries],
+        },
+        "code": _KEEP_OTHER_FIELDS,
+    }
+    return StepSpec("code", with_, item=item)
+
+
+# Set 3.0-3.2 name each value's key after its type: {"name": "n", "numberValue": 1}.
+_SET_V30_TYPES = {
+    "stringValue": "string",
+    "numberValue": "number",
+    "booleanValue": "boolean",
+    "arrayValue": "array",
+    "objectValue": "object",
+}
+
+
+def _set_v30_fields(
+    ctx: NodeContext, entries: list[tuple[list[str], Any]]
+) -> tuple[dict[str, Any], bool]:
+    """Set 3.0-3.2: ``include`` says which input fields are kept (``all`` unless said)."""
+    node = ctx.node
+    include = node.param("include", "all")
+    if include not in ("none", "all"):
+        raise Untranslatable(
+            f"Set {node.name!r} keeps some of the input's other fields ({include!r})"
+        )
+    keep = include == "all"
+    if node.param("mode", "manual") == "raw":
+        return _set_raw(node, keep)
+    dotted = (node.param("options", {}) or {}).get("dotNotation", True)
+    result: dict[str, Any] = {}
+    for entry in (node.param("fields", {}) or {}).get("values", []) or []:
+        kind = str(entry.get("type") or "stringValue")
+        if kind not in _SET_V30_TYPES:
+            raise Untranslatable(f"Set {node.name!r}: a field of type {kind!r}")
+        value = _typed(ctx, entry.get(kind, ""), _SET_V30_TYPES[kind])
+        _put(result, str(entry.get("name", "")), value, dotted, node, entries)
+    return result, keep
+
+
+def _set_raw(node: Node, keep: bool) -> tuple[dict[str, Any], bool]:
+    if keep:
+        raise Untranslatable(f"Set {node.name!r} merges JSON into the input's fields")
+    raw = node.param("jsonOutput", "{}")
+    if is_expression(raw):
+        raise Untranslatable(f"Set {node.name!r} builds its JSON from a template text")
+    try:
+        value = json.loads(literal_text(raw))
+    except ValueError as exc:
+        raise Untranslatable(f"Set {node.name!r}: its JSON output is not JSON") from exc
+    if not isinstance(value, dict):
+        raise Untranslatable(f"Set {node.name!r}: its JSON output is not an object")
+    return value, False
+
+
+def _set_v3_fields(
+    ctx: NodeContext, entries: list[tuple[list[str], Any]]
+) -> tuple[dict[str, Any], bool]:
+    node = ctx.node
+    keep = bool(node.param("includeOtherFields"))
+    if keep and node.param("include", "all") != "all":
+        raise Untranslatable(f"Set {node.name!r} keeps some of the input's other fields")
     dotted = (node.param("options", {}) or {}).get("dotNotation", True)
     if node.param("mode", "manual") == "raw":
-        raw = node.param("jsonOutput", "{}")
-        if is_expression(raw):
-            raise Untranslatable(f"Set {node.name!r} builds its JSON from a template text")
-        try:
-            value = json.loads(literal_text(raw))
-        except ValueError as exc:
-            raise Untranslatable(f"Set {node.name!r}: its JSON output is not JSON") from exc
-        if not isinstance(value, dict):
-            raise Untranslatable(f"Set {node.name!r}: its JSON output is not an object")
-        return value
+        return _set_raw(node, keep)
     result: dict[str, Any] = {}
     assignments = (node.param("assignments", {}) or {}).get("assignments", []) or []
+    lenient = bool((node.param("options", {}) or {}).get("ignoreConversionErrors"))
     for assignment in assignments:
         name = str(assignment.get("name", ""))
-        value = _typed(ctx, assignment.get("value"), str(assignment.get("type", "string")))
-        _put(result, name, value, dotted, node)
-    return result
+        kind = str(assignment.get("type", "string"))
+        raw = assignment.get("value")
+        value = _typed_v3(ctx, raw, kind, lenient)
+        _put(result, name, value, dotted, node, entries)
+    return result, keep
 
 
-def _set_v1_fields(ctx: NodeContext) -> dict[str, Any]:
+def _typed_v3(ctx: NodeContext, raw: Any, kind: str, lenient: bool) -> Any:
+    """A Set v3.3+ field: a plain item path as a template (its value as it is, a known
+    difference), any other expression evaluated and converted to its type as n8n does."""
+    scripts = ctx.items.scripts
+    if not is_expression(raw) or scripts is None:
+        return _typed(ctx, raw, kind)
+    ctx.items.scripts = None
+    try:
+        return _typed(ctx, raw, kind)
+    except Untranslatable:
+        body = raw[1:]
+        return (
+            "{{ "
+            + scripts.expression(body, split_n8n_template(body), ctx.items, (kind, lenient))
+            + " }}"
+        )
+    finally:
+        ctx.items.scripts = scripts
+
+
+def _set_v1_fields(
+    ctx: NodeContext, entries: list[tuple[list[str], Any]]
+) -> tuple[dict[str, Any], bool]:
     node = ctx.node
-    if not node.param("keepOnlySet", False):
-        raise Untranslatable(f"Set {node.name!r} keeps the input's other fields (an object merge)")
+    keep = not node.param("keepOnlySet", False)
     dotted = (node.param("options", {}) or {}).get("dotNotation", True)
     result: dict[str, Any] = {}
-    for kind, entries in (node.param("values", {}) or {}).items():
-        for entry in entries or []:
+    for kind, values in (node.param("values", {}) or {}).items():
+        for entry in values or []:
             _put(
                 result,
                 str(entry.get("name", "")),
                 _typed(ctx, entry.get("value"), kind),
                 dotted,
                 node,
+                entries,
             )
-    return result
+    return result, keep
 
 
 def _typed(ctx: NodeContext, value: Any, kind: str) -> Any:
@@ -267,10 +394,18 @@ def _typed(ctx: NodeContext, value: Any, kind: str) -> Any:
     return ctx.value(value)
 
 
-def _put(target: dict[str, Any], name: str, value: Any, dotted: bool, node: Node) -> None:
+def _put(
+    target: dict[str, Any],
+    name: str,
+    value: Any,
+    dotted: bool,
+    node: Node,
+    entries: list[tuple[list[str], Any]],
+) -> None:
     keys = name.split(".") if dotted else [name]
     if not all(keys):
         raise Untranslatable(f"Set {node.name!r}: field name {name!r} is not usable")
+    entries.append((keys, value))
     for key in keys[:-1]:
         nested = target.setdefault(key, {})
         if not isinstance(nested, dict):
@@ -331,7 +466,9 @@ def _wait(ctx: NodeContext) -> StepSpec:
         amount, unit = node.param("amount", 1), node.param("unit", "hours")
         if is_expression(amount) or is_expression(unit):
             raise Untranslatable(f"Wait {node.name!r} computes its duration with an expression")
-        return StepSpec("sleep", {"duration": duration_text(float(amount), str(unit), node.name)})
+        return StepSpec(
+            "sleep", {"duration": duration_text(amount, str(unit), f"Wait {node.name!r}")}
+        )
     if resume == "specificTime":
         moment = ctx.value(node.param("dateTime", ""))
         return StepSpec("sleep", {"until": moment})
@@ -380,7 +517,13 @@ def _execute_workflow(ctx: NodeContext) -> StepSpec:
 def _respond(ctx: NodeContext) -> StepSpec:
     node = ctx.node
     options = node.param("options", {}) or {}
-    if int(options.get("responseCode", 200)) != 200 or options.get("responseHeaders"):
+    code = options.get("responseCode", 200)
+    if (
+        is_expression(code)
+        or fixed_number(code, 200, f"Respond to Webhook {node.name!r}: status code") != 200
+    ):
+        raise Untranslatable(f"Respond to Webhook {node.name!r} sets a status code or headers")
+    if options.get("responseHeaders"):
         raise Untranslatable(f"Respond to Webhook {node.name!r} sets a status code or headers")
     mode = node.param("respondWith", "firstIncomingItem")
     if mode == "firstIncomingItem":
@@ -401,7 +544,59 @@ def _respond(ctx: NodeContext) -> StepSpec:
     return StepSpec("transform", {"response": response}, response=True)
 
 
+def _code(ctx: NodeContext) -> StepSpec:
+    """Code (JavaScript), Function and Function Item nodes: a ``code`` step, one item out."""
+    node = ctx.node
+    if node.type == FUNCTION:
+        code, mode = node.param("functionCode", ""), "all"
+    elif node.type == FUNCTION_ITEM:
+        code, mode = node.param("functionCode", ""), "item"
+    else:
+        if node.param("language", "javaScript") != "javaScript":
+            raise Untranslatable(f"Code {node.name!r} is written in Python")
+        each = node.param("mode", "runOnceForAllItems") == "runOnceForEachItem"
+        code, mode = node.param("jsCode", ""), "each" if each else "all"
+    if not isinstance(code, str):
+        raise Untranslatable(f"Code {node.name!r} has no JavaScript text")
+    scripts = Scripts(ctx.step_id, node.name)
+    what = f"Code {node.name!r}"
+    each_only = r"\$input\s*\.\s*(?:all|first|last)\b|(?<![\w$.])items\b"
+    if mode == "each" and re.search(each_only, code):
+        # n8n fails such a node ("can't use .all() here"): delegating gives that answer
+        raise Untranslatable(f"{what} reads all items while running for each item")
+    listed = ctx.items_list
+    if listed is not None and re.search(r"\$json\b|\$input\s*\.\s*item\b", code):
+        raise Untranslatable(f"{what} reads $json or $input.item among several items")
+    if listed is not None:
+        ctx.items.current = ItemRef("none")  # never read: the list is passed as `all`
+    check_source(code, ctx.items, scripts, extensions=False, what=what)
+    script = code_node_script(code, mode)
+    # the node's own text first: it must be a function body, as n8n runs it
+    error = check_syntax(code) or check_syntax(script)
+    if error is not None:
+        raise Untranslatable(f"{what} is not JavaScript QuickJS reads ({error})")
+    script_in = script_input(ctx.items, scripts)
+    if listed is not None:
+        script_in.pop("json", None)
+        script_in["all"] = "{{ " + listed.base + " }}"
+    if set(script_in) == {"nodes"} and not script_in["nodes"]:
+        count = returned_items(script)  # it reads no input: its items are known now
+        if count is not None:
+            raise Untranslatable(
+                f"{what} returns {count} items (the translation passes one item on)"
+            )
+    with_ = {"language": "javascript", "input": script_in, "code": script}
+    item = ItemRef(f"steps.{ctx.step_id}.output", what=f"the item of {node.name!r}")
+    return StepSpec("code", with_, item=item)
+
+
+FUNCTION = "n8n-nodes-base.function"
+FUNCTION_ITEM = "n8n-nodes-base.functionItem"
+
 HANDLERS: dict[str, Handler] = {
+    "n8n-nodes-base.code": _code,
+    FUNCTION: _code,
+    FUNCTION_ITEM: _code,
     "n8n-nodes-base.httpRequest": _http,
     "n8n-nodes-base.set": _set,
     "n8n-nodes-base.if": _if,

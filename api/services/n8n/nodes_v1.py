@@ -21,14 +21,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from api.services.n8n.conditions import filter_condition
 from api.services.n8n.expressions import (
+    Item,
+    ItemList,
     ItemRef,
     ItemResolver,
+    Unavailable,
     Untranslatable,
     is_expression,
     literal_text,
     translate_operand,
+    whole_number,
 )
+from api.services.n8n.graph import Node
 from api.services.n8n.nodes import (
     HANDLERS as CURRENT_HANDLERS,
 )
@@ -300,6 +306,170 @@ def _json_parameters(ctx: NodeContext) -> dict[str, Any]:
     return result
 
 
+# --- list nodes on the translation's one item --------------------------------------------
+# The translation passes one item from node to node (docs/integrations.md), and on one item
+# these nodes are exact: sorting, limiting (to at least one) or de-duplicating it keeps it.
+
+
+def filter_node(ctx: NodeContext) -> StepSpec:
+    """Filter v2+: the item goes on when the conditions hold (like IF's true output)."""
+    node = ctx.node
+    if node.version < 2:
+        raise Untranslatable(f"Filter {node.name!r} version {node.version:g} (< 2)")
+    conditions = node.param("conditions", {})
+    options = node.param("options", {}) or {}
+    ignore_case = bool(options.get("ignoreCase")) or not _case_sensitive(conditions)
+    condition = filter_condition(conditions, ctx.items, ignore_case, node.name)
+    return StepSpec("transform", {"result": "{{ " + condition + " }}"}, branch="if")
+
+
+def _case_sensitive(filter_value: Any) -> bool:
+    options = filter_value.get("options", {}) if isinstance(filter_value, Mapping) else {}
+    return bool((options or {}).get("caseSensitive", True))
+
+
+def limit_node(ctx: NodeContext) -> StepSpec:
+    node = ctx.node
+    where = f"Limit {node.name!r}: max items"
+    if whole_number(node.param("maxItems", 1), 1, where) < 1:
+        raise Untranslatable(f"Limit {node.name!r} keeps no item")
+    return StepSpec("transform", {})
+
+
+def sort_node(ctx: NodeContext) -> StepSpec:
+    return StepSpec("transform", {})
+
+
+def remove_duplicates_node(ctx: NodeContext) -> StepSpec:
+    node = ctx.node
+    operation = node.param("operation", "removeDuplicateInputItems")
+    if operation != "removeDuplicateInputItems":
+        raise Untranslatable(f"Remove Duplicates {node.name!r} compares with earlier runs")
+    return StepSpec("transform", {})
+
+
+def aggregate_node(ctx: NodeContext) -> StepSpec:
+    """Aggregate all item data into one list field (a list of the one item)."""
+    node = ctx.node
+    if node.param("aggregate", "aggregateIndividualFields") != "aggregateAllItemData":
+        raise Untranslatable(f"Aggregate {node.name!r} aggregates individual fields")
+    if node.param("include", "allFields") != "allFields":
+        raise Untranslatable(f"Aggregate {node.name!r} keeps some fields only")
+    destination = literal_text(node.param("destinationFieldName", "data"))
+    if not isinstance(destination, str) or is_expression(destination) or not destination:
+        raise Untranslatable(f"Aggregate {node.name!r}: its field name is not fixed")
+    item = ItemRef(f"steps.{ctx.step_id}.output", what=f"the item of {node.name!r}")
+    listed = ctx.items_list
+    every = "{{ " + listed.base + " }}" if listed is not None else [ctx.current_template()]
+    return StepSpec("transform", {destination: every}, item=item)
+
+
+def item_lists_node(ctx: NodeContext) -> StepSpec:
+    """Item Lists (before Sort, Limit... were nodes of their own)."""
+    node = ctx.node
+    operation = node.param("operation", "splitOutItems")
+    if operation in ("sort", "removeDuplicates"):
+        return StepSpec("transform", {})
+    if operation == "limit":
+        return limit_node(ctx)
+    raise Untranslatable(f"Item Lists {node.name!r}: operation {operation!r}")
+
+
+# --- several items: Split Out, then nodes once per item, then a node gathering them ----------
+
+SPLIT_OUT = "n8n-nodes-base.splitOut"
+_PER_ITEM = frozenset(
+    {
+        "n8n-nodes-base.set",
+        "n8n-nodes-base.httpRequest",
+        "n8n-nodes-base.noOp",
+        "n8n-nodes-base.functionItem",
+        "n8n-nodes-base.splitInBatches",
+    }
+)
+
+# n8n's Split Out, "no other fields": each object of the list is an item, a text, number or
+# boolean becomes {<field as written>: value} (both seen from n8n 1.123). The translation
+# refuses at run time what it has not checked against n8n: a value that is not a list, null
+# or list elements, and an empty list (n8n stops the branch there).
+_SPLIT_OUT = r"""let value = input.json;
+for (const key of input.path) {
+  value = value === null || value === undefined ? undefined : value[key];
+}
+if (!Array.isArray(value) || value.length === 0) {
+  throw new Error("Split Out: field '" + input.field + "' is " +
+    (Array.isArray(value) ? "an empty list (n8n stops the branch here)" : "not a list") +
+    "; the translation splits non-empty lists only");
+}
+return value.map((element) => {
+  if (element === null || Array.isArray(element)) {
+    throw new Error("Split Out: an element of '" + input.field + "' is null or a list," +
+      " which the translation does not split");
+  }
+  return typeof element === "object" ? element : { [input.field]: element };
+});"""
+
+
+def split_out(ctx: NodeContext) -> StepSpec:
+    """Split Out of one list field: a code step giving the items, one per element."""
+    node = ctx.node
+    field = literal_text(node.param("fieldToSplitOut", ""))
+    if not isinstance(field, str) or not field or is_expression(field) or "," in field:
+        raise Untranslatable(f"Split Out {node.name!r}: the field to split is not one fixed name")
+    if node.param("include", "noOtherFields") != "noOtherFields":
+        raise Untranslatable(f"Split Out {node.name!r} copies other fields into each item")
+    options = node.param("options", {}) or {}
+    if set(options) - {"disableDotNotation"}:
+        raise Untranslatable(f"Split Out {node.name!r} uses {', '.join(sorted(options))}")
+    path = [field] if options.get("disableDotNotation") else field.split(".")
+    with_ = {
+        "language": "javascript",
+        "input": {"json": _split_source(ctx, path), "path": path, "field": field},
+        "code": _SPLIT_OUT,
+    }
+    item = ItemList(f"the items of Split Out {node.name!r}", base=f"steps.{ctx.step_id}.output")
+    return StepSpec("code", with_, item=item)
+
+
+def _split_source(ctx: NodeContext, path: list[str]) -> Any:
+    """The item to split, or for a webhook's item (passed as fields) the field split."""
+    item = ctx.items.resolve(None)
+    if item.heads is None:
+        return ctx.current_template()
+    return {path[0]: "{{ " + item.path([path[0]]) + " }}"}
+
+
+def folded_loop(ctx: NodeContext) -> StepSpec:
+    """Loop Over Items once loops.py has folded it: a pass-through into its chain."""
+    return StepSpec("transform", {})
+
+
+def runs_per_item(node: Node) -> bool:
+    """Tell whether n8n runs the node on each item alone (a foreach step can do it)."""
+    if node.type == "n8n-nodes-base.code":
+        return bool(node.param("mode", "runOnceForAllItems") == "runOnceForEachItem")
+    return node.type in _PER_ITEM
+
+
+def gathers_items(node: Node) -> bool:
+    """Tell whether the node reads all its items at once (Code for all items, Aggregate)."""
+    if node.type == "n8n-nodes-base.code":
+        return bool(node.param("mode", "runOnceForAllItems") != "runOnceForEachItem")
+    return node.type in ("n8n-nodes-base.function", "n8n-nodes-base.aggregate")
+
+
+def listed_outputs(item: Item, step_id: str, listed: ItemList) -> Item:
+    """The items a foreach step gives on: each run's item, in order."""
+    own = f"steps.{step_id}.output"
+    if not isinstance(item, ItemRef) or item.heads is not None:
+        return Unavailable(f"the items after {listed.reason} have another shape")
+    if item.base == own:
+        return ItemList(listed.reason, base=own)
+    if item.base == own + ".body":
+        return ItemList(listed.reason, base=f"({own} | map(attribute='body') | list)")
+    return Unavailable(f"the items after {listed.reason} have another shape")
+
+
 # --- dispatch by version --------------------------------------------------------------------
 
 
@@ -319,4 +489,12 @@ HANDLERS: dict[str, Handler] = {
     "n8n-nodes-base.httpRequest": _by_version(
         CURRENT_HANDLERS["n8n-nodes-base.httpRequest"], http_v1_v2, 3
     ),
+    "n8n-nodes-base.filter": filter_node,
+    "n8n-nodes-base.limit": limit_node,
+    "n8n-nodes-base.sort": sort_node,
+    "n8n-nodes-base.removeDuplicates": remove_duplicates_node,
+    "n8n-nodes-base.aggregate": aggregate_node,
+    "n8n-nodes-base.itemLists": item_lists_node,
+    SPLIT_OUT: split_out,
+    "n8n-nodes-base.splitInBatches": folded_loop,
 }

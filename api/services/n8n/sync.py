@@ -186,6 +186,11 @@ def _translate(item: _Fetched, integration: str, ids: dict[str, str]) -> Transla
         item.raw, n8n_id=item.n8n_id, integration=integration, workflow_ids=ids
     )
     if translation.mode == "delegate":
+        try:
+            translation.triggers = check_triggers(translation.triggers)
+        except InvalidInput as exc:
+            translation.triggers = [{"type": "manual"}]
+            translation.notes.append(f"the n8n webhook gets no Headrace webhook: {exc.detail}")
         return translation
     try:
         check_definition(translation.definition)

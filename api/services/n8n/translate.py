@@ -22,8 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from api.services.n8n.ai import AI_HANDLERS
 from api.services.n8n.expressions import (
     Item,
+    ItemList,
     ItemRef,
     ItemResolver,
     Unavailable,
@@ -42,9 +44,11 @@ from api.services.n8n.graph import (
     parse_workflow,
     topological,
 )
+from api.services.n8n.javascript import Scripts
+from api.services.n8n.loops import fold_loops
 from api.services.n8n.merge import merge_step
 from api.services.n8n.nodes import MERGE, NodeContext, StepSpec
-from api.services.n8n.nodes_v1 import HANDLERS
+from api.services.n8n.nodes_v1 import HANDLERS, gathers_items, listed_outputs, runs_per_item
 from api.services.n8n.triggers import (
     WEBHOOK,
     convert_trigger,
@@ -95,41 +99,91 @@ def translate_workflow(
         if not isinstance(raw, Mapping) or not isinstance(raw.get("nodes"), list):
             raise MalformedWorkflow(str(exc)) from exc
         return delegate(raw, n8n_id, integration, [exc.reason])
+    except MalformedWorkflow:
+        raise
+    except UNREADABLE as exc:
+        raise MalformedWorkflow(unreadable("the export", exc)) from exc
     builder = _Builder(graph, workflow_ids or {})
     try:
+        fold_loops(graph)
         translation = builder.build()
     except Untranslatable as exc:
         builder.reasons.append(exc.reason)
+        translation = None
+    except UNREADABLE as exc:
+        builder.reasons.append(unreadable("the workflow", exc))
         translation = None
     if translation is None or builder.reasons:
         return delegate(raw, n8n_id, integration, list(dict.fromkeys(builder.reasons)))
     return translation
 
 
+# What a handler raises when an export holds a value of a shape it never expected (a string
+# where n8n writes an object, null where it writes a number...). The exports are n8n's, of
+# every version and hand-edited: such a value delegates the workflow, naming the node.
+UNREADABLE = (TypeError, ValueError, AttributeError, LookupError, ArithmeticError)
+
+
+def unreadable(where: str, exc: Exception) -> str:
+    """The delegation reason for a value the translator cannot read."""
+    return f"{where} holds a value the translator cannot read ({type(exc).__name__}: {exc})"
+
+
 def delegate(raw: Any, n8n_id: str, integration: str, reasons: list[str]) -> Translation:
-    """The delegate-mode workflow: one ``n8n`` step running the original in n8n."""
+    """The delegate-mode workflow: one ``n8n`` step running the original in n8n.
+
+    The run input has the shape a translated workflow takes (see docs/integrations.md, "One
+    input contract"): a workflow started by an n8n Webhook takes ``{body, query, headers}``
+    and gets the Headrace webhook a translated one would; its ``body`` (or ``query`` for a
+    GET or DELETE webhook) is what n8n's webhook receives.
+    """
     nodes = [n for n in raw.get("nodes", []) if isinstance(n, Mapping)]
     webhooks = [n for n in nodes if n.get("type") == WEBHOOK and not n.get("disabled")]
     notes = []
+    triggers: list[dict[str, Any]] = [{"type": "manual"}]
+    payload = "{{ input }}"
     if not webhooks:
         notes.append(
             "n8n runs a workflow on request only through a Webhook trigger: add one in n8n"
             " (Respond: 'When Last Node Finishes') and sync again"
         )
-    elif not raw.get("active"):
-        notes.append("activate the workflow in n8n: its production webhook answers only then")
+    else:
+        hook = webhooks[0]
+        parameters = hook.get("parameters")
+        parameters = parameters if isinstance(parameters, Mapping) else {}
+        method = str(parameters.get("httpMethod") or "GET").upper()
+        # The n8n step sends a GET/HEAD/DELETE payload as the query string, others as JSON.
+        payload = "{{ input.query }}" if method in ("GET", "HEAD", "DELETE") else "{{ input.body }}"
+        triggers, trigger_notes = _delegated_webhook(hook, parameters)
+        notes.extend(trigger_notes)
+        if not raw.get("active"):
+            notes.append("activate the workflow in n8n: its production webhook answers only then")
     step = {
         "id": DELEGATE_STEP,
         "type": "n8n",
         "name": str(raw.get("name") or "n8n workflow"),
         "description": f"Runs n8n workflow {n8n_id} in n8n",
-        "with": {"integration": integration, "workflow_id": n8n_id, "payload": "{{ input }}"},
+        "with": {"integration": integration, "workflow_id": n8n_id, "payload": payload},
     }
     definition = {"steps": [step], "output": "{{ steps." + DELEGATE_STEP + ".output }}"}
-    return Translation("delegate", definition, [{"type": "manual"}], reasons, notes)
+    return Translation("delegate", definition, triggers, reasons, notes)
+
+
+def _delegated_webhook(
+    hook: Mapping[str, Any], parameters: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The Headrace webhook of a delegated workflow: the one a translation would register."""
+    name = str(hook.get("name") or "Webhook")
+    try:
+        node = Node(name, WEBHOOK, 1.0, parameters, hook)
+        return convert_trigger(node, {})
+    except (Untranslatable, *UNREADABLE) as exc:
+        reason = exc.reason if isinstance(exc, Untranslatable) else str(exc)
+        return [{"type": "manual"}], [f"webhook {name!r} gets no Headrace webhook: {reason}"]
 
 
 TRIGGER_GUARD = "\0trigger"
+FILTER = "n8n-nodes-base.filter"
 
 
 class _Builder:
@@ -153,7 +207,12 @@ class _Builder:
         reachable = self._reachable(set(triggers))
         for name in self.graph.nodes:
             node = self.graph.nodes[name]
-            if name not in reachable and node.type != STICKY_NOTE and name not in triggers:
+            if (
+                name not in reachable
+                and node.type != STICKY_NOTE
+                and name not in triggers
+                and not self.graph.is_sub_node(name)  # a chain's model, an agent's tools
+            ):
                 self.notes.append(f"node {name!r} is not reached from a trigger: left out")
         steps = [n for n in reachable if n not in triggers]
         if not steps:
@@ -212,8 +271,13 @@ class _Builder:
             self._settings(node, spec, step)
             self.specs[node.name] = spec
             self.items[node.name] = spec.item if spec.item is not None else current
-        except Untranslatable as exc:
-            self.reasons.append(exc.reason)
+        except (Untranslatable, *UNREADABLE) as exc:
+            reason = (
+                exc.reason
+                if isinstance(exc, Untranslatable)
+                else unreadable(f"node {node.name!r} ({node.type})", exc)
+            )
+            self.reasons.append(reason)
             self.items[node.name] = Unavailable(f"node {node.name!r} is not translated")
             self.specs[node.name] = StepSpec("transform", {})
         self.steps.append(step)
@@ -238,12 +302,36 @@ class _Builder:
         if node.disabled:
             self.notes.append(f"node {node.name!r} is disabled: it passes its item on")
             return StepSpec("transform", {}), current
-        handler = HANDLERS.get(node.type)
+        handler = HANDLERS.get(node.type) or AI_HANDLERS.get(node.type)
         if handler is None:
             raise Untranslatable(f"node {node.name!r} ({node.type}) has no Headrace equal")
-        items = ItemResolver(current=current, named=lambda name: self._named(node.name, name))
+        scripts = Scripts(self._script_id(step_id), node.name)
+        listed = current if isinstance(current, ItemList) else None
+        if listed is not None:
+            if runs_per_item(node):
+                # n8n runs the node once per item, one after the other: a foreach step
+                current = ItemRef("item", what=f"each of {listed.reason}")
+                step["foreach"] = "{{ " + listed.base + " }}"
+                step["concurrency"] = 1
+                scripts.per_item = True
+            elif not gathers_items(node):
+                raise Untranslatable(f"node {node.name!r} gets several items ({listed.reason})")
+        items = ItemResolver(
+            current=current, named=lambda name: self._named(node.name, name), scripts=scripts
+        )
         ctx = NodeContext(node, step_id, items, self.workflow_ids)
+        ctx.attached = {
+            kind: self.graph.sub_nodes(node.name, kind)
+            for kind in self.graph.attached.get(node.name, {})
+        }
+        ctx.items_list = None if scripts.per_item else listed
         spec = handler(ctx)
+        if scripts.sources:
+            self._script_step(step, scripts.step(items))
+        if scripts.per_item and listed is not None:
+            if spec.item is None:
+                return spec, listed
+            spec.item = listed_outputs(spec.item, step_id, listed)
         self.notes.extend(ctx.notes)
         self.requirements.extend(ctx.requirements)
         return spec, current
@@ -266,14 +354,37 @@ class _Builder:
             self._link(step, incoming, when)
             return self._edge_item(edge)
         if all(self._is_trigger(e.source) for e in incoming):
-            items = {self._edge_item(e) for e in incoming}
-            return items.pop() if len(items) == 1 else Unavailable("the item differs by trigger")
+            # Compared, not hashed: a webhook's item holds a mapping of its fields.
+            item, *others = [self._edge_item(e) for e in incoming]
+            if all(other == item for other in others):
+                return item
+            return Unavailable("the item differs by trigger")
         if any(self._is_trigger(e.source) for e in incoming):
             raise Untranslatable(f"node {node.name!r} follows both a trigger and other nodes")
         self._link(step, incoming, " or ".join(f"({self._ran(e)})" for e in incoming))
         return chain_items(
             [(self._ran(e), self._edge_item(e)) for e in incoming], "the joined item"
         )
+
+    def _script_id(self, step_id: str) -> str:
+        taken = set(self.graph.step_ids.values())
+        candidate, number = f"{step_id}__js", 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{step_id}__js{number}"
+        return candidate
+
+    def _script_step(self, step: dict[str, Any], script: dict[str, Any]) -> None:
+        """Evaluate a node's JavaScript expressions in a ``code`` step that runs just before it.
+
+        The script step takes the node's place in the graph (its parents, its ``when``); the
+        node's step then depends on it.
+        """
+        for key in ("depends_on", "when", "foreach", "concurrency"):
+            if key in step:
+                script[key] = step[key]
+        step["depends_on"] = [*step.get("depends_on", []), script["id"]]
+        self.steps.append(script)
 
     def _link(self, step: dict[str, Any], incoming: list[Edge], when: str | None) -> None:
         parents = [e.source for e in incoming if not self._is_trigger(e.source)]
@@ -362,13 +473,17 @@ class _Builder:
             ]
         else:
             sinks = [n for n in steps if not self.graph.outgoing(n)]
+            for name in sinks:
+                if self.graph.nodes[name].type == FILTER:
+                    # n8n answers with no item when the filter drops it; the step completes
+                    raise Untranslatable(f"Filter {name!r} ends the workflow")
             guards = [self.guards.get(n, {}) for n in sinks]
             if any(not exclusive(a, b) for i, a in enumerate(guards) for b in guards[i + 1 :]):
                 self.notes.append(
                     "several nodes end the workflow: the result is every step's output"
                 )
                 return None
-            options = [(self._done(n), self.items[n]) for n in sinks]
+            options = [(self._done(n), _first(self.items[n])) for n in sinks]
         item = chain_items(options, "the result")
         if not isinstance(item, ItemRef) or item.heads is not None:
             self.notes.append(
@@ -379,6 +494,13 @@ class _Builder:
 
     def _done(self, name: str) -> str:
         return f"steps.{self.graph.step_ids[name]}.status == 'completed'"
+
+
+def _first(item: Item) -> Item:
+    """What n8n's webhook answers for the last node: its first item."""
+    if isinstance(item, ItemList):
+        return ItemRef(f"({item.base})[0]", what=f"the first of {item.reason}")
+    return item
 
 
 def _common(guards: list[Guards]) -> Guards:

@@ -6,7 +6,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from api.services.n8n.expressions import Item, ItemRef, Unavailable, Untranslatable, is_expression
+from api.services.n8n.expressions import (
+    Item,
+    ItemRef,
+    Unavailable,
+    Untranslatable,
+    fixed_number,
+    is_expression,
+    whole_number,
+)
 from api.services.n8n.graph import Node
 
 MANUAL = "n8n-nodes-base.manualTrigger"
@@ -15,7 +23,18 @@ SCHEDULE = "n8n-nodes-base.scheduleTrigger"
 CRON = "n8n-nodes-base.cron"
 START = "n8n-nodes-base.start"
 EXECUTE_WORKFLOW_TRIGGER = "n8n-nodes-base.executeWorkflowTrigger"
-TRIGGER_TYPES = frozenset({MANUAL, WEBHOOK, SCHEDULE, CRON, START, EXECUTE_WORKFLOW_TRIGGER})
+INTERVAL = "n8n-nodes-base.interval"
+TRIGGER_TYPES = frozenset(
+    {MANUAL, WEBHOOK, SCHEDULE, CRON, START, EXECUTE_WORKFLOW_TRIGGER, INTERVAL}
+)
+# Triggers whose type name does not end in "Trigger": a service's event, like the others.
+EVENT_NODES = frozenset({"n8n-nodes-base.emailReadImap"})
+
+# Triggers fired by n8n itself, with no outside sender to point at a Headrace webhook.
+INTERNAL_TRIGGERS = frozenset(
+    f"n8n-nodes-base.{kind}"
+    for kind in ("errorTrigger", "n8nTrigger", "workflowTrigger", "localFileTrigger")
+)
 
 _URL_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-/.]{0,199}$")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -25,7 +44,12 @@ _UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 def looks_like_trigger(node: Node) -> bool:
     """Tell whether n8n treats the node as a trigger (its type says so)."""
     kind = node.type.rsplit(".", 1)[-1]
-    return node.type in TRIGGER_TYPES or kind.endswith("Trigger") or kind == "webhook"
+    return (
+        node.type in TRIGGER_TYPES
+        or node.type in EVENT_NODES
+        or kind.endswith("Trigger")
+        or kind == "webhook"
+    )
 
 
 def trigger_item(node: Node) -> Item:
@@ -35,6 +59,8 @@ def trigger_item(node: Node) -> Item:
         return ItemRef("input", heads, what=f"the item of webhook {node.name!r}")
     if node.type in (MANUAL, START, EXECUTE_WORKFLOW_TRIGGER):
         return ItemRef("input", what=f"the item of {node.name!r}")
+    if is_event_trigger(node):
+        return ItemRef("input.body", what=f"the event of trigger {node.name!r}")
     return Unavailable(f"the item of trigger {node.name!r} (its timestamp fields) has no equal")
 
 
@@ -56,7 +82,32 @@ def convert_trigger(
         return [{"type": "schedule", **spec, **extra} for spec in _schedule_rules(node)], []
     if node.type == CRON:
         return [{"type": "schedule", **spec, **extra} for spec in _cron_times(node)], []
+    if node.type == INTERVAL:
+        unit = str(node.param("unit", "seconds"))
+        if unit not in ("seconds", "minutes", "hours"):
+            raise Untranslatable(f"interval {node.name!r}: unit {unit!r}")
+        every = whole_number(node.param("interval", 1), 1, f"interval {node.name!r}")
+        if every < 1:
+            raise Untranslatable(f"interval {node.name!r} is not positive")
+        return [{"type": "schedule", "interval": f"{every}{unit[0]}"}], []
+    if is_event_trigger(node):
+        return [{"type": "webhook", "method": "POST", "authentication": {"type": "header"}}], [
+            f"trigger {node.name!r} ({node.type}) has no Headrace equal: it becomes a webhook"
+            " (POST, header auth X-Headrace-Token) whose request body is the event; point the"
+            " sender (or a relay) at it"
+        ]
     raise Untranslatable(f"trigger {node.name!r} ({node.type}) has no Headrace trigger")
+
+
+def is_event_trigger(node: Node) -> bool:
+    """A service's trigger (Telegram, a form, Gmail...): its event can be posted to Headrace."""
+    kind = node.type.rsplit(".", 1)[-1]
+    return node.type in EVENT_NODES or (
+        kind.endswith("Trigger")
+        and node.type not in TRIGGER_TYPES
+        and node.type not in INTERNAL_TRIGGERS
+        and node.type not in (SCHEDULE, CRON)
+    )
 
 
 def _webhook(node: Node) -> tuple[list[dict[str, Any]], list[str]]:
@@ -94,24 +145,31 @@ def _schedule_rule(node: Node, rule: Mapping[str, Any]) -> dict[str, Any]:
     if any(is_expression(v) for v in rule.values()):
         raise Untranslatable(f"schedule {node.name!r} computes its rule with an expression")
     kind = rule.get("field", "days")
-    minute, hour = int(rule.get("triggerAtMinute", 0)), int(rule.get("triggerAtHour", 0))
+
+    def number(key: str, default: int) -> int:
+        return whole_number(rule.get(key), default, f"schedule {node.name!r}: {key}")
+
+    minute, hour = number("triggerAtMinute", 0), number("triggerAtHour", 0)
     if kind == "cronExpression":
         return {"cron": _five_field_cron(str(rule.get("expression", "")), node)}
     if kind in ("seconds", "minutes"):
-        every = int(rule.get(f"{kind}Interval", 30 if kind == "seconds" else 5))
+        every = number(f"{kind}Interval", 30 if kind == "seconds" else 5)
         return {"interval": f"{every}{kind[0]}"}
     if kind == "hours":
-        every = int(rule.get("hoursInterval", 1))
+        every = number("hoursInterval", 1)
         return {"cron": f"{minute} {'*' if every == 1 else f'*/{every}'} * * *"}
     if kind == "days":
-        every = int(rule.get("daysInterval", 1))
+        every = number("daysInterval", 1)
         return {"cron": f"{minute} {hour} {'*' if every == 1 else f'*/{every}'} * *"}
-    if kind == "weeks" and int(rule.get("weeksInterval", 1)) == 1:
+    if kind == "weeks" and number("weeksInterval", 1) == 1:
         days = rule.get("triggerAtDay", [0]) or [0]
-        return {"cron": f"{minute} {hour} * * {','.join(str(int(d)) for d in days)}"}
+        if not isinstance(days, list):
+            raise Untranslatable(f"schedule {node.name!r}: triggerAtDay is not a list")
+        week = (str(whole_number(d, 0, f"schedule {node.name!r}: a weekday")) for d in days)
+        return {"cron": f"{minute} {hour} * * {','.join(week)}"}
     if kind == "months":
-        every = int(rule.get("monthsInterval", 1))
-        day = int(rule.get("triggerAtDayOfMonth", 1))
+        every = number("monthsInterval", 1)
+        day = number("triggerAtDayOfMonth", 1)
         return {"cron": f"{minute} {hour} {day} {'*' if every == 1 else f'*/{every}'} *"}
     raise Untranslatable(f"schedule {node.name!r}: rule {kind!r} has no cron equal")
 
@@ -134,7 +192,11 @@ def _cron_times(node: Node) -> list[dict[str, Any]]:
 
 def _cron_time(node: Node, item: Mapping[str, Any]) -> dict[str, Any]:
     mode = item.get("mode", "everyDay")
-    minute, hour = int(item.get("minute", 0)), int(item.get("hour", 14))
+
+    def number(key: str, default: int) -> int:
+        return whole_number(item.get(key), default, f"cron {node.name!r}: {key}")
+
+    minute, hour = number("minute", 0), number("hour", 14)
     if mode == "everyMinute":
         return {"cron": "* * * * *"}
     if mode == "everyHour":
@@ -142,11 +204,11 @@ def _cron_time(node: Node, item: Mapping[str, Any]) -> dict[str, Any]:
     if mode == "everyDay":
         return {"cron": f"{minute} {hour} * * *"}
     if mode == "everyWeek":
-        return {"cron": f"{minute} {hour} * * {int(item.get('weekday', 1))}"}
+        return {"cron": f"{minute} {hour} * * {number('weekday', 1)}"}
     if mode == "everyMonth":
-        return {"cron": f"{minute} {hour} {int(item.get('dayOfMonth', 1))} * *"}
+        return {"cron": f"{minute} {hour} {number('dayOfMonth', 1)} * *"}
     if mode == "everyX" and item.get("unit", "hours") in ("minutes", "hours"):
-        return {"interval": f"{int(item.get('value', 2))}{str(item.get('unit', 'hours'))[0]}"}
+        return {"interval": f"{number('value', 2)}{str(item.get('unit', 'hours'))[0]}"}
     if mode == "custom":
         return {"cron": _five_field_cron(str(item.get("cronExpression", "")), node)}
     raise Untranslatable(f"cron {node.name!r}: mode {mode!r} has no equal")
@@ -156,7 +218,9 @@ def duration_text(amount: float, unit: str, where: str) -> str:
     """``amount`` ``unit``s as a Headrace duration (``"90s"``, ``"1500ms"``)."""
     if unit not in _UNIT_SECONDS:
         raise Untranslatable(f"{where}: unit {unit!r} has no fixed length")
-    milliseconds = round(float(amount) * _UNIT_SECONDS[unit] * 1000)
+    milliseconds = round(
+        fixed_number(amount, 0, f"{where}: the amount") * _UNIT_SECONDS[unit] * 1000
+    )
     if milliseconds <= 0:
         raise Untranslatable(f"{where}: the duration is not positive")
     return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"

@@ -27,6 +27,7 @@ const RUN: Execution = {
   trigger_type: "manual",
   trigger_id: null,
   parent_execution_id: null,
+  execution_mode: "durable",
   error_message: null,
   started_at: "2024-01-01T00:00:00Z",
   completed_at: null,
@@ -54,6 +55,12 @@ describe("applyEvent", () => {
     const failed = applyEvent(next, { type: "step.failed", step_id: "b", attempt: 3 });
     expect(failed.steps.find((s) => s.id === "b")).toMatchObject({ status: "failed", attempts: 3 });
     expect(applyEvent(failed, { type: "execution.failed" }).status).toBe("failed");
+  });
+
+  it("shows a run queued for a concurrency permit, then running when it gets one", () => {
+    const queued = applyEvent(RUN, { type: "execution.queued", data: { position: 2 } });
+    expect(queued.status).toBe("queued");
+    expect(applyEvent(queued, { type: "execution.started" }).status).toBe("running");
   });
 
   it("leaves the record alone for other events", () => {

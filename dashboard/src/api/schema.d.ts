@@ -182,6 +182,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/definition-schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Definition Schema
+         * @description The definition's JSON Schema; ``x-step-with`` holds each step type's ``with`` schema.
+         */
+        get: operations["definition_schema_api_v1_workflows_definition_schema_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/test-step": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Step
+         * @description Run one step of a definition with sample input and upstream outputs, without saving.
+         *
+         *     transform, log and fail are evaluated with the run's expression sandbox; http runs once on
+         *     the worker with the run's network guard and limits; other types are a 422 pointing at the
+         *     step's ``type``.
+         */
+        post: operations["test_step_api_v1_workflows_test_step_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{workflow_id}": {
         parameters: {
             query?: never;
@@ -868,6 +912,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions/{execution_id}/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Approvals
+         * @description The run's waiting approvals: all of them for its readers, else those naming the caller.
+         */
+        get: operations["list_approvals_api_v1_executions__execution_id__approvals_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/approvals/{step_id}/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Approval Links
+         * @description Signed one-time approve and reject links for a waiting approval (run operators).
+         */
+        post: operations["create_approval_links_api_v1_executions__execution_id__approvals__step_id__links_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -949,6 +1033,30 @@ export interface paths {
         patch: operations["receive_patch_hooks__url_path__patch"];
         trace?: never;
     };
+    "/approval-links/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Show Approval Link
+         * @description What the link decides; opening it decides nothing (mail scanners open links).
+         */
+        get: operations["show_approval_link_approval_links__token__get"];
+        put?: never;
+        /**
+         * Use Approval Link
+         * @description Make the link's decision (once). The body is an optional form field ``comment``.
+         */
+        post: operations["use_approval_link_approval_links__token__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -986,6 +1094,11 @@ export interface components {
             timeline: components["schemas"]["TimeBucket"][];
             /** Slowest Steps */
             slowest_steps: components["schemas"]["SlowStep"][];
+            /**
+             * Tokens
+             * @description Tokens of model calls by workflow and model, most first.
+             */
+            tokens?: components["schemas"]["TokenUsage"][];
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -1059,6 +1172,112 @@ export interface components {
              * Format: uuid
              */
             user_id: string;
+        };
+        /**
+         * ApprovalLinkPublic
+         * @description What a signed link shows before it is used (opening it decides nothing).
+         */
+        ApprovalLinkPublic: {
+            /**
+             * Execution Id
+             * Format: uuid
+             */
+            execution_id: string;
+            /** Workflow Name */
+            workflow_name: string;
+            /** Step Id */
+            step_id: string;
+            /**
+             * Decision
+             * @description "approve" or "reject": what using the link does.
+             */
+            decision: string;
+            /** Approver */
+            approver: string;
+            /** Message */
+            message?: string | null;
+            /** Deadline */
+            deadline?: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** ApprovalLinks */
+        ApprovalLinks: {
+            /**
+             * Execution Id
+             * Format: uuid
+             */
+            execution_id: string;
+            /** Step Id */
+            step_id: string;
+            /** Approver */
+            approver: string;
+            /** Approve Url */
+            approve_url: string;
+            /** Reject Url */
+            reject_url: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** ApprovalLinksRequest */
+        ApprovalLinksRequest: {
+            /**
+             * Approver
+             * @description Whose decision the links record as `by` (one of the step's approvers when it lists some); default: the caller's email.
+             */
+            approver?: string | null;
+            /**
+             * Expires In
+             * @description How long the links work ("30m", "2d"; at most 30d).
+             * @default 1d
+             */
+            expires_in: string;
+        };
+        /**
+         * ApprovalPublic
+         * @description An approval step waiting for a decision, as its approvers and the run's readers see it.
+         */
+        ApprovalPublic: {
+            /**
+             * Execution Id
+             * Format: uuid
+             */
+            execution_id: string;
+            /**
+             * Workflow Id
+             * Format: uuid
+             */
+            workflow_id: string;
+            /** Workflow Name */
+            workflow_name: string;
+            /** Step Id */
+            step_id: string;
+            /**
+             * Message
+             * @description The step's `message`, evaluated.
+             */
+            message?: string | null;
+            /**
+             * Deadline
+             * @description When the step times out, if it does.
+             */
+            deadline?: string | null;
+            /**
+             * Approvers
+             * @description Empty: the run's operators.
+             */
+            approvers?: string[];
+            /**
+             * May Decide
+             * @description Whether the caller may approve or reject it.
+             */
+            may_decide: boolean;
         };
         /** ApprovalRequest */
         ApprovalRequest: {
@@ -1152,6 +1371,11 @@ export interface components {
              */
             client_secret?: string | null;
         };
+        /** Body_use_approval_link_approval_links__token__post */
+        Body_use_approval_link_approval_links__token__post: {
+            /** Comment */
+            comment?: string | null;
+        };
         /**
          * CodecPayload
          * @description One payload: metadata values and data are base64.
@@ -1244,7 +1468,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
+            status: "pending" | "queued" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
             /** Result */
             result?: unknown;
             /** Error */
@@ -1268,7 +1492,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
+            status: "pending" | "queued" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
             /** Trigger Type */
             trigger_type: string;
             /** Trigger Id */
@@ -1277,6 +1501,13 @@ export interface components {
             parent_execution_id: string | null;
             /** Retry Of */
             retry_of?: string | null;
+            /**
+             * Execution Mode
+             * @description durable: a Temporal run; express: run in one process, no history (its definition's execution_mode when it started).
+             * @default durable
+             * @enum {string}
+             */
+            execution_mode: "durable" | "express";
             /** Error Message */
             error_message: string | null;
             /** Started At */
@@ -1314,6 +1545,13 @@ export interface components {
             parked?: {
                 [key: string]: string;
             };
+            /**
+             * Queue Position
+             * @description While queued (the workflow's concurrency limit is reached): the run's 1-based place in its group's queue, when the limiter could be asked.
+             */
+            queue_position?: number | null;
+            /** @description What the run's llm and agent model calls used, summed (null when the definition has no such step or none answered yet). */
+            tokens?: components["schemas"]["RunTokens"] | null;
         };
         /** ExecutionSummary */
         ExecutionSummary: {
@@ -1333,7 +1571,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
+            status: "pending" | "queued" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
             /** Trigger Type */
             trigger_type: string;
             /** Trigger Id */
@@ -1342,6 +1580,13 @@ export interface components {
             parent_execution_id: string | null;
             /** Retry Of */
             retry_of?: string | null;
+            /**
+             * Execution Mode
+             * @description durable: a Temporal run; express: run in one process, no history (its definition's execution_mode when it started).
+             * @default durable
+             * @enum {string}
+             */
+            execution_mode: "durable" | "express";
             /** Error Message */
             error_message: string | null;
             /** Started At */
@@ -1368,7 +1613,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "pending" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
+            status: "pending" | "queued" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled";
             /**
              * Duplicate
              * @default false
@@ -1385,7 +1630,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "n8n" | "http";
+            type: "n8n" | "http" | "llm";
             /** Name */
             name: string;
             /** Config */
@@ -1669,6 +1914,40 @@ export interface components {
              */
             version?: number | null;
         };
+        /**
+         * RunTokens
+         * @description The tokens of one execution's model calls, in all and by step and by model.
+         */
+        RunTokens: {
+            /**
+             * Calls
+             * @default 0
+             */
+            calls: number;
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens: number;
+            /**
+             * Total Tokens
+             * @default 0
+             */
+            total_tokens: number;
+            /** By Step */
+            by_step?: {
+                [key: string]: components["schemas"]["Tokens"];
+            };
+            /** By Model */
+            by_model?: {
+                [key: string]: components["schemas"]["Tokens"];
+            };
+        };
         /** ScheduleAction */
         ScheduleAction: {
             /**
@@ -1825,6 +2104,11 @@ export interface components {
              */
             pending: number;
             /**
+             * Queued
+             * @default 0
+             */
+            queued: number;
+            /**
              * Running
              * @default 0
              */
@@ -1874,10 +2158,60 @@ export interface components {
             output?: unknown;
             /** Error */
             error?: string | null;
+            /**
+             * Reason
+             * @description Why a skipped step was skipped, e.g. "skipped because 'pay' was skipped".
+             */
+            reason?: string | null;
             /** Compensation */
             compensation?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /**
+         * StepTest
+         * @description ``POST /workflows/test-step``: one step of a definition, run once without saving.
+         */
+        StepTest: {
+            /** Definition */
+            definition: {
+                [key: string]: unknown;
+            };
+            /**
+             * Step Id
+             * @description The step to run.
+             */
+            step_id: string;
+            /**
+             * Input
+             * @description Sample run input (what ``input.*`` reads).
+             */
+            input?: unknown;
+            /**
+             * Outputs
+             * @description Outputs of upstream steps by step id (what ``steps.<id>.output`` reads).
+             */
+            outputs?: {
+                [key: string]: unknown;
+            };
+        };
+        /** StepTestResult */
+        StepTestResult: {
+            /** Step Id */
+            step_id: string;
+            /** Type */
+            type: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "completed" | "failed";
+            /** Output */
+            output?: unknown;
+            /** Error */
+            error?: string | null;
+            /** Error Type */
+            error_type?: string | null;
         };
         /** SyncError */
         SyncError: {
@@ -1947,6 +2281,55 @@ export interface components {
             refresh_token: string;
             /** Expires In */
             expires_in: number;
+        };
+        /**
+         * TokenUsage
+         * @description What the model calls of ``llm`` and ``agent`` steps used, per workflow and model.
+         */
+        TokenUsage: {
+            /**
+             * Workflow Id
+             * Format: uuid
+             */
+            workflow_id: string;
+            /** Workflow Name */
+            workflow_name: string;
+            /** Model */
+            model: string;
+            /**
+             * Calls
+             * @description Model calls that got an answer (each retry counts).
+             */
+            calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+        };
+        /** Tokens */
+        Tokens: {
+            /**
+             * Calls
+             * @default 0
+             */
+            calls: number;
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens: number;
+            /**
+             * Total Tokens
+             * @default 0
+             */
+            total_tokens: number;
         };
         /** TriggerActionAccepted */
         TriggerActionAccepted: {
@@ -2284,6 +2667,11 @@ export interface components {
             timeline: components["schemas"]["TimeBucket"][];
             /** Slowest Steps */
             slowest_steps: components["schemas"]["SlowStep"][];
+            /**
+             * Tokens
+             * @description Tokens of the workflow's model calls, by model.
+             */
+            tokens?: components["schemas"]["TokenUsage"][];
         };
         /** WorkflowCreate */
         WorkflowCreate: {
@@ -2390,6 +2778,8 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /** Temporal Ui Url */
+            temporal_ui_url?: string | null;
         };
         /**
          * WorkflowReplace
@@ -2814,7 +3204,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2912,7 +3302,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3007,7 +3397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3171,7 +3561,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3269,7 +3659,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3431,7 +3821,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3517,6 +3907,181 @@ export interface operations {
             };
             /** @description The caller's role, API-key permissions or ownership do not allow this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is over `HEADRACE_MAX_BODY`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (the API-wide limit, the login throttle or the webhook's own limit); try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    definition_schema_api_v1_workflows_definition_schema_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Missing, expired or invalid credentials (for `/hooks`: the webhook's own). */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with (`Bearer`). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role, API-key permissions or ownership do not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (the API-wide limit, the login throttle or the webhook's own limit); try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    test_step_api_v1_workflows_test_step_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepTest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepTestResult"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials (for `/hooks`: the webhook's own). */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with (`Bearer`). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role, API-key permissions or ownership do not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description What the request names does not exist, or belongs to someone the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3701,7 +4266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3799,7 +4364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3894,7 +4459,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4089,7 +4654,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4144,7 +4709,7 @@ export interface operations {
         parameters: {
             query?: {
                 workflow_id?: string | null;
-                status?: ("pending" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled") | null;
+                status?: ("pending" | "queued" | "running" | "waiting" | "paused" | "completed" | "failed" | "cancelled") | null;
                 /** @description How many items at most. */
                 limit?: number;
                 /** @description How many items to skip (0 is the first page). */
@@ -4446,7 +5011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4541,7 +5106,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4645,7 +5210,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4749,7 +5314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4849,7 +5414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4940,7 +5505,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5036,7 +5601,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5140,7 +5705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5394,7 +5959,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5498,7 +6063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5596,7 +6161,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5691,7 +6256,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6046,7 +6611,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6226,7 +6791,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6321,7 +6886,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6421,7 +6986,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6516,7 +7081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6704,7 +7269,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6884,7 +7449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6979,7 +7544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7083,7 +7648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7247,7 +7812,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7340,7 +7905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7520,7 +8085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7615,7 +8180,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7715,7 +8280,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8162,6 +8727,193 @@ export interface operations {
             };
         };
     };
+    list_approvals_api_v1_executions__execution_id__approvals_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalPublic"][];
+                };
+            };
+            /** @description Missing, expired or invalid credentials (for `/hooks`: the webhook's own). */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with (`Bearer`). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role, API-key permissions or ownership do not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description What the request names does not exist, or belongs to someone the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (the API-wide limit, the login throttle or the webhook's own limit); try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_approval_links_api_v1_executions__execution_id__approvals__step_id__links_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+                step_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalLinksRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalLinks"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials (for `/hooks`: the webhook's own). */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with (`Bearer`). */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role, API-key permissions or ownership do not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description What the request names does not exist, or belongs to someone the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is over `HEADRACE_MAX_BODY`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (the API-wide limit, the login throttle or the webhook's own limit); try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     healthz_healthz_get: {
         parameters: {
             query?: {
@@ -8237,7 +8989,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `?wait=true` and the run ended */
+            /** @description `?wait=true` and the run completed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8284,7 +9036,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8321,6 +9073,13 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+            /** @description `?wait=true` and the run failed or was cancelled (problem+json, type run-failed, with execution_id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
             503: {
@@ -8349,7 +9108,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `?wait=true` and the run ended */
+            /** @description `?wait=true` and the run completed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8396,7 +9155,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8433,6 +9192,13 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+            /** @description `?wait=true` and the run failed or was cancelled (problem+json, type run-failed, with execution_id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
             503: {
@@ -8461,7 +9227,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `?wait=true` and the run ended */
+            /** @description `?wait=true` and the run completed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8508,7 +9274,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8545,6 +9311,13 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+            /** @description `?wait=true` and the run failed or was cancelled (problem+json, type run-failed, with execution_id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
             503: {
@@ -8573,7 +9346,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `?wait=true` and the run ended */
+            /** @description `?wait=true` and the run completed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8620,7 +9393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8657,6 +9430,13 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+            /** @description `?wait=true` and the run failed or was cancelled (problem+json, type run-failed, with execution_id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
             503: {
@@ -8685,7 +9465,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `?wait=true` and the run ended */
+            /** @description `?wait=true` and the run completed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8732,7 +9512,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a name in use, a run already ended). */
+            /** @description The request conflicts with the current state (a name in use, a run already ended, a workflow's concurrency limit reached with `on_limit: cancel_newest`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8770,11 +9550,166 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `?wait=true` and the run failed or was cancelled (problem+json, type run-failed, with execution_id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description The database, Temporal or object storage is unavailable; nothing was changed. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    show_approval_link_approval_links__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalLinkPublic"];
+                    "text/html": unknown;
+                };
+            };
+            /** @description The link is forged or has expired. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description What the request names does not exist, or belongs to someone the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link was used already, or its step no longer waits for a decision. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database or Temporal is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    use_approval_link_approval_links__token__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["Body_use_approval_link_approval_links__token__post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionAccepted"];
+                };
+            };
+            /** @description The link is forged or has expired. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description What the request names does not exist, or belongs to someone the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link was used already, or its step no longer waits for a decision. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is over `HEADRACE_MAX_BODY`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input: `errors` has one entry per problem, each with a JSON pointer. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database or Temporal is unavailable. */
+            503: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -99,6 +99,12 @@ describe("collectWaits", () => {
       { stepId: "work", kind: "park", approvers: [] },
     ]);
   });
+  it("reads an approval's message and deadline", () => {
+    const waiting = { ask: { kind: "approval", approvers: ["boss@example.com"], message: "Refund 120 EUR?", deadline: "2026-12-06T10:00:00+00:00" } };
+    expect(readWaits(waiting)).toEqual([
+      { stepId: "ask", kind: "approval", approvers: ["boss@example.com"], message: "Refund 120 EUR?", deadline: "2026-12-06T10:00:00+00:00" },
+    ]);
+  });
   it("prefers what the server says", () => {
     expect(collectWaits({ ask: { kind: "approval", approvers: [] } }, [{ id: "ask", status: "waiting" }], def)).toHaveLength(1);
   });

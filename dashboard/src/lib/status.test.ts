@@ -18,6 +18,11 @@ describe("statusStyle", () => {
     expect(statusStyle("skipped").label).toBe("Skipped");
   });
 
+  it("names steps that never ran after a failure", () => {
+    expect(statusStyle("not_run").label).toBe("Not run");
+    expect(displayStepStatus("not_run", true)).toBe("not_run");
+  });
+
   it("keeps the name of an unknown status and is case-insensitive", () => {
     expect(statusStyle("teleporting").label).toBe("Teleporting");
     expect(statusStyle("FAILED").label).toBe("Failed");

@@ -2,6 +2,7 @@
 
 export const RUN_STATUSES = [
   "pending",
+  "queued",
   "running",
   "waiting",
   "paused",
@@ -38,6 +39,14 @@ const STYLES: Record<string, StatusStyle> = {
     hex: "#94a3b8",
     node: "border-slate-300 bg-white dark:border-slate-600 dark:bg-slate-900",
     label: "Pending",
+    active: false,
+  },
+  queued: {
+    badge: "bg-violet-50 text-violet-700 ring-violet-300 dark:bg-violet-950 dark:text-violet-300 dark:ring-violet-700",
+    solid: "bg-violet-400",
+    hex: "#a78bfa",
+    node: "border-violet-300 bg-violet-50 dark:border-violet-700 dark:bg-violet-950",
+    label: "Queued",
     active: false,
   },
   running: {
@@ -104,6 +113,15 @@ const STYLES: Record<string, StatusStyle> = {
     label: "Skipped",
     active: false,
   },
+  // A step that never started because the run failed or was cancelled first.
+  not_run: {
+    badge: "bg-slate-50 text-slate-500 ring-slate-200 dark:bg-slate-900 dark:text-slate-400 dark:ring-slate-700",
+    solid: "bg-slate-300 dark:bg-slate-600",
+    hex: "#cbd5e1",
+    node: "border-dashed border-slate-300 bg-slate-50 opacity-70 dark:border-slate-600 dark:bg-slate-900",
+    label: "Not run",
+    active: false,
+  },
 };
 
 /** The style of a status; unknown statuses look like `pending` but keep their own name. */
@@ -127,6 +145,8 @@ const TYPE_COLOURS: Record<string, string> = {
   storage: "#059669",
   log: "#64748b",
   fail: "#dc2626",
+  llm: "#0d9488",
+  agent: "#9333ea",
 };
 
 export function stepTypeColour(type: string | undefined): string {
@@ -146,3 +166,12 @@ export function displayStepStatus(status: string | null | undefined, runEnded: b
   if (s === "running" || s === "waiting" || s === "paused") return "cancelled";
   return s;
 }
+
+/** The text colour of a log line's level (`/logs` and a step's logs on the run page). */
+export const LOG_LEVEL_TONE: Record<string, string> = {
+  debug: "text-slate-400",
+  info: "text-sky-600 dark:text-sky-400",
+  warning: "text-amber-600 dark:text-amber-400",
+  warn: "text-amber-600 dark:text-amber-400",
+  error: "text-red-600 dark:text-red-400",
+};

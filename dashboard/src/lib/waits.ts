@@ -1,4 +1,4 @@
-/** What a run waits for, from `waiting_for` ({step: {kind, event, approvers}} or {step: "approval"}). */
+/** What a run waits for, from `waiting_for` ({step: {kind, event, approvers, message?, deadline?}} or {step: "approval"}). */
 import { isRecord } from "./definition";
 
 export interface Wait {
@@ -6,6 +6,10 @@ export interface Wait {
   kind: "approval" | "event" | "park" | string;
   event?: string;
   approvers: string[];
+  /** An approval's question (its `with.message`, evaluated by the run). */
+  message?: string;
+  /** When the wait times out (ISO time), if it does. */
+  deadline?: string;
 }
 
 export function readWaits(waitingFor: unknown): Wait[] {
@@ -20,6 +24,8 @@ export function readWaits(waitingFor: unknown): Wait[] {
       kind: typeof w.kind === "string" ? w.kind : "event",
       event: typeof w.event === "string" ? w.event : undefined,
       approvers: Array.isArray(w.approvers) ? w.approvers.filter((a): a is string => typeof a === "string") : [],
+      message: typeof w.message === "string" ? w.message : undefined,
+      deadline: typeof w.deadline === "string" ? w.deadline : undefined,
     };
   });
 }

@@ -1,73 +1,22 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { Link } from "react-router-dom";
 import { errorMessage } from "../api/problem";
 import {
   integrationListQuery,
   useDeleteIntegration,
   useN8nSync,
   useTestIntegration,
-  type N8nSyncResult,
 } from "../api/queries/integrations";
+import { LlmConnectionForm } from "../components/integrations/LlmConnectionForm";
+import { SyncResult } from "../components/integrations/SyncResult";
 import { Button } from "../components/ui/Button";
 import { Card, CardHeader, PageHeader } from "../components/ui/Card";
 import { Field, Input } from "../components/ui/Input";
 import { Loading } from "../components/ui/Spinner";
 import { EmptyState, ErrorState, InlineError } from "../components/ui/States";
 import { Badge } from "../components/ui/StatusBadge";
-import { Table, Td, Th, Tr } from "../components/ui/Table";
 import { useToast } from "../components/ui/toast";
 import { formatRelative } from "../lib/format";
-
-function SyncResult({ result }: { result: N8nSyncResult }) {
-  return (
-    <div className="space-y-2" data-testid="sync-result">
-      <p className="text-sm text-emerald-700 dark:text-emerald-400">
-        {result.synced_count} workflow{result.synced_count === 1 ? "" : "s"} synced
-        {result.errors.length ? `, ${result.errors.length} failed` : ""}.
-      </p>
-      {result.workflows.length > 0 && (
-        <Table aria-label="Synced workflows">
-          <thead>
-            <tr>
-              <Th>n8n workflow</Th>
-              <Th>Result</Th>
-              <Th>Mode</Th>
-              <Th>Notes</Th>
-            </tr>
-          </thead>
-          <tbody>
-            {result.workflows.map((w) => (
-              <Tr key={w.n8n_id}>
-                <Td>
-                  <Link to={`/workflows/${w.workflow_id}`} className="text-teal-700 hover:underline dark:text-teal-400">
-                    {w.name}
-                  </Link>
-                </Td>
-                <Td>
-                  <Badge>{w.action}</Badge>
-                </Td>
-                <Td title={w.mode === "delegate" ? "Runs through n8n (some nodes have no Headrace equivalent)" : "Translated to Headrace steps"}>
-                  {w.mode}
-                </Td>
-                <Td className="whitespace-normal text-xs text-slate-500">{[...w.reasons, ...w.notes].join("; ") || "—"}</Td>
-              </Tr>
-            ))}
-          </tbody>
-        </Table>
-      )}
-      {result.errors.length > 0 && (
-        <ul className="space-y-1 text-xs text-red-600 dark:text-red-400">
-          {result.errors.map((e) => (
-            <li key={e.workflow_id}>
-              <code>{e.workflow_id}</code>: {e.error}
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
-}
 
 function N8nSync() {
   const [url, setUrl] = useState("");
@@ -109,7 +58,7 @@ export default function IntegrationsPage() {
 
   return (
     <>
-      <PageHeader title="Integrations" description="Bring n8n workflows into Headrace and keep them in sync." />
+      <PageHeader title="Integrations" description="Bring n8n workflows into Headrace and keep them in sync; connect AI models." />
       {list.isPending ? (
         <Loading />
       ) : list.isError ? (
@@ -123,6 +72,13 @@ export default function IntegrationsPage() {
           <Card>
             <CardHeader title="Sync from n8n" description="Creates one Headrace workflow per n8n workflow; a second sync updates them, never duplicates." />
             <N8nSync />
+          </Card>
+          <Card>
+            <CardHeader
+              title="AI model connection"
+              description="An OpenAI-compatible chat API (OpenAI, Ollama, vLLM…) for llm and agent steps."
+            />
+            <LlmConnectionForm onCreated={(name) => toast(`Connection “${name}” added`, "success")} />
           </Card>
           <Card>
             <CardHeader title="Connections" />

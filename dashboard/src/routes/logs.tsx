@@ -7,17 +7,9 @@ import { Input, Select } from "../components/ui/Input";
 import { Loading } from "../components/ui/Spinner";
 import { EmptyState, ErrorState } from "../components/ui/States";
 import { formatDateTime, formatTime, shortId } from "../lib/format";
-import { isTerminal } from "../lib/status";
+import { isTerminal, LOG_LEVEL_TONE } from "../lib/status";
 import { cn } from "../components/ui/cn";
 import { useDebounced } from "../lib/useDebounced";
-
-const LEVEL_TONE: Record<string, string> = {
-  debug: "text-slate-400",
-  info: "text-sky-600 dark:text-sky-400",
-  warning: "text-amber-600 dark:text-amber-400",
-  warn: "text-amber-600 dark:text-amber-400",
-  error: "text-red-600 dark:text-red-400",
-};
 
 export default function LogsPage() {
   const [params, setParams] = useSearchParams();
@@ -111,7 +103,7 @@ export default function LogsPage() {
                 <span className="shrink-0 text-slate-400" title={l.ts}>
                   {formatTime(l.ts)}
                 </span>
-                <span className={cn("w-14 shrink-0 uppercase", LEVEL_TONE[l.level] ?? "text-slate-500")}>{l.level}</span>
+                <span className={cn("w-14 shrink-0 uppercase", LOG_LEVEL_TONE[l.level] ?? "text-slate-500")}>{l.level}</span>
                 <span className="w-36 shrink-0 truncate text-slate-500" title={l.type}>
                   {l.type}
                 </span>

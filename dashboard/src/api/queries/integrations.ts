@@ -53,3 +53,13 @@ export function useDeleteIntegration() {
     onSuccess: () => void qc.invalidateQueries({ queryKey: integrationKeys.list() }),
   });
 }
+
+export type IntegrationCreate = Schemas["IntegrationCreate"];
+
+export function useCreateIntegration() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: IntegrationCreate) => unwrap(api.POST("/api/v1/integrations", { body })),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: integrationKeys.list() }),
+  });
+}

@@ -18,6 +18,7 @@ const STEP_EVENT_STATUS: Record<string, string> = {
 };
 
 const RUN_EVENT_STATUS: Record<string, Execution["status"]> = {
+  "execution.queued": "queued",
   "execution.started": "running",
   "execution.waiting": "waiting",
   "execution.completed": "completed",

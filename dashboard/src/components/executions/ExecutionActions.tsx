@@ -4,6 +4,7 @@ import { PATHS, useFeatures } from "../../api/features";
 import { errorMessage } from "../../api/problem";
 import { useExecutionAction, type Execution } from "../../api/queries/executions";
 import { tryParseJson } from "../../lib/jsonPointer";
+import { formatDateTime, formatRelative } from "../../lib/format";
 import { isTerminal } from "../../lib/status";
 import { collectWaits, type Wait } from "../../lib/waits";
 import { Button } from "../ui/Button";
@@ -30,6 +31,16 @@ function ApprovalCard({ wait, execution }: { wait: Wait; execution: Execution })
       <p className="text-sm font-medium text-amber-900 dark:text-amber-200">
         Step <code>{wait.stepId}</code> waits for an approval
       </p>
+      {wait.message && (
+        <p className="whitespace-pre-wrap text-sm text-amber-950 dark:text-amber-100" data-testid={`approval-message-${wait.stepId}`}>
+          {wait.message}
+        </p>
+      )}
+      {wait.deadline && (
+        <p className="text-xs text-amber-800 dark:text-amber-300" data-testid={`approval-deadline-${wait.stepId}`}>
+          Decide before {formatDateTime(wait.deadline)} ({formatRelative(wait.deadline)})
+        </p>
+      )}
       {wait.approvers.length > 0 && <p className="text-xs text-amber-800 dark:text-amber-300">Approvers: {wait.approvers.join(", ")}</p>}
       <Field label="Comment">
         {(p) => <Textarea {...p} rows={2} value={comment} onChange={(e) => setComment(e.target.value)} className="font-sans text-sm" />}
@@ -171,18 +182,20 @@ export function ExecutionActions({ execution, definition }: { execution: Executi
     }
   };
 
+  // An express run has no history: it cannot be cancelled, signalled, paused or retried from a step.
+  const durable = execution.execution_mode !== "express";
   return (
     <div className="space-y-3">
       <div className="flex flex-wrap items-center gap-2">
-        {!terminal && (
+        {!terminal && durable && (
           <Button variant="danger" onClick={() => setConfirmCancel(true)}>
             Cancel run
           </Button>
         )}
-        {!terminal && (
+        {!terminal && durable && (
           <Button onClick={() => setSignalOpen(true)}>Send signal…</Button>
         )}
-        {!terminal && execution.status !== "paused" && features.has("post", PATHS.pause) && (
+        {!terminal && durable && execution.status !== "paused" && features.has("post", PATHS.pause) && (
           <Button onClick={() => run({ kind: "pause" }, "Pausing: running steps finish, no new one starts")}>Pause</Button>
         )}
         {execution.status === "paused" && features.has("post", PATHS.resume) && (
@@ -193,7 +206,7 @@ export function ExecutionActions({ execution, definition }: { execution: Executi
         {terminal && features.has("post", PATHS.retry) && (
           <>
             <Button onClick={() => run({ kind: "retry", from_failed: false }, "Started a new run with the same input")}>Run again</Button>
-            {execution.status === "failed" && (
+            {execution.status === "failed" && durable && (
               <Button variant="primary" onClick={() => run({ kind: "retry", from_failed: true }, "Retrying from the failed step")}>
                 Retry from failed
               </Button>

@@ -47,7 +47,10 @@ export function ExecutionTable({
                 </p>
               )}
             </Td>
-            <Td className="text-xs">{e.trigger_type}</Td>
+            <Td className="text-xs">
+              {e.trigger_type}
+              {e.execution_mode === "express" && <span className="ml-1 text-slate-500" title="express run: no Temporal history">· express</span>}
+            </Td>
             <Td title={e.started_at ?? e.created_at}>{formatRelative(e.started_at ?? e.created_at)}</Td>
             <Td>{formatDuration(durationBetween(e.started_at, e.completed_at))}</Td>
           </Tr>

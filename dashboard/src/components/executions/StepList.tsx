@@ -4,6 +4,8 @@ import type { StepInfo } from "../../lib/definition";
 import { durationBetween, formatDuration, formatTime } from "../../lib/format";
 import { displayStepStatus, stepTypeColour } from "../../lib/status";
 import { JsonView } from "../ui/JsonView";
+import { AgentTranscript } from "./AgentTranscript";
+import { StepLogs } from "./StepLogs";
 import { StatusBadge } from "../ui/StatusBadge";
 import { cn } from "../ui/cn";
 
@@ -29,12 +31,15 @@ export function StepList({
   onSelect,
   now,
   runEnded = false,
+  executionId,
 }: {
   rows: StepRow[];
   selected: string | null;
   onSelect: (id: string | null) => void;
   now: number;
   runEnded?: boolean;
+  /** The run, for the open step's log lines (none shown without it). */
+  executionId?: string;
 }) {
   const refs = useRef<Record<string, HTMLLIElement | null>>({});
   useEffect(() => {
@@ -108,6 +113,9 @@ export function StepList({
                     </pre>
                   </div>
                 )}
+                {executionId && r && row.type === "agent" && (
+                  <AgentTranscript executionId={executionId} stepId={row.id} output={r.output} follow={!runEnded} />
+                )}
                 <div>
                   <p className="mb-1 text-xs font-medium text-slate-600 dark:text-slate-400">Output</p>
                   {r?.output !== undefined && r?.output !== null ? (
@@ -116,6 +124,7 @@ export function StepList({
                     <p className="text-xs text-slate-400">No output{status === "pending" || status === "running" ? " yet" : ""}.</p>
                   )}
                 </div>
+                {executionId && r && <StepLogs executionId={executionId} stepId={row.id} follow={!runEnded} />}
               </div>
             )}
           </li>

@@ -6,15 +6,7 @@
  */
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { json } from "@codemirror/lang-json";
-import {
-  bracketMatching,
-  defaultHighlightStyle,
-  foldGutter,
-  foldKeymap,
-  HighlightStyle,
-  indentOnInput,
-  syntaxHighlighting,
-} from "@codemirror/language";
+import { bracketMatching, foldGutter, foldKeymap, indentOnInput } from "@codemirror/language";
 import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
 import { Compartment, EditorState } from "@codemirror/state";
 import {
@@ -25,41 +17,10 @@ import {
   keymap,
   lineNumbers,
 } from "@codemirror/view";
-import { tags } from "@lezer/highlight";
 import { forwardRef, useEffect, useImperativeHandle, useRef } from "react";
 import type { LocatedProblem } from "../../lib/editorProblems";
 import { useTheme } from "../../lib/theme";
-
-const darkHighlight = HighlightStyle.define([
-  { tag: tags.propertyName, color: "#7dd3fc" },
-  { tag: tags.string, color: "#86efac" },
-  { tag: tags.number, color: "#fcd34d" },
-  { tag: [tags.bool, tags.null], color: "#f9a8d4" },
-  { tag: tags.punctuation, color: "#94a3b8" },
-]);
-
-function themeExtensions(dark: boolean) {
-  return [
-    EditorView.theme(
-      {
-        "&": { height: "100%", backgroundColor: dark ? "#0f172a" : "#ffffff", color: dark ? "#e2e8f0" : "#0f172a" },
-        ".cm-scroller": { overflow: "auto", fontFamily: "JetBrains Mono, ui-monospace, SFMono-Regular, Menlo, monospace" },
-        ".cm-gutters": {
-          backgroundColor: dark ? "#0b1222" : "#f8fafc",
-          color: dark ? "#64748b" : "#94a3b8",
-          borderRight: `1px solid ${dark ? "#1e293b" : "#e2e8f0"}`,
-        },
-        ".cm-activeLine": { backgroundColor: dark ? "#1e293b66" : "#f1f5f980" },
-        ".cm-activeLineGutter": { backgroundColor: dark ? "#1e293b" : "#e2e8f0" },
-        "&.cm-focused .cm-cursor": { borderLeftColor: dark ? "#e2e8f0" : "#0f172a" },
-        "&.cm-focused .cm-selectionBackground, .cm-selectionBackground": { backgroundColor: dark ? "#334155" : "#bae6fd" },
-        ".cm-tooltip": { backgroundColor: dark ? "#1e293b" : "#ffffff", color: "inherit" },
-      },
-      { dark },
-    ),
-    syntaxHighlighting(dark ? darkHighlight : defaultHighlightStyle, { fallback: true }),
-  ];
-}
+import { themeExtensions } from "./editorTheme";
 
 export interface JsonEditorHandle {
   /** Put the cursor at an offset, scroll to it and focus the editor. */
@@ -75,12 +36,16 @@ export const JsonEditor = forwardRef<
     label: string;
     height?: string;
     readOnly?: boolean;
+    /** Told the cursor's offset whenever it moves (the JSON tab's script panel follows it). */
+    onCursor?: (offset: number, text: string) => void;
   }
->(function JsonEditor({ value, onChange, problems, label, height = "480px", readOnly = false }, ref) {
+>(function JsonEditor({ value, onChange, problems, label, height = "480px", readOnly = false, onCursor }, ref) {
   const host = useRef<HTMLDivElement>(null);
   const viewRef = useRef<EditorView | null>(null);
   const onChangeRef = useRef(onChange);
   onChangeRef.current = onChange;
+  const onCursorRef = useRef(onCursor);
+  onCursorRef.current = onCursor;
   const themeSlot = useRef(new Compartment());
   const readOnlySlot = useRef(new Compartment());
   const [theme] = useTheme();
@@ -106,6 +71,7 @@ export const JsonEditor = forwardRef<
           EditorView.contentAttributes.of({ "aria-label": label }),
           EditorView.updateListener.of((update) => {
             if (update.docChanged) onChangeRef.current(update.state.doc.toString());
+            if (update.selectionSet) onCursorRef.current?.(update.state.selection.main.head, update.state.doc.toString());
           }),
           themeSlot.current.of(themeExtensions(document.documentElement.classList.contains("dark"))),
           readOnlySlot.current.of(EditorState.readOnly.of(readOnly)),

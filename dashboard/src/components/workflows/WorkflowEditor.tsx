@@ -16,9 +16,12 @@ import { Loading } from "../ui/Spinner";
 import { Tabs } from "../ui/Tabs";
 import type { JsonEditorHandle } from "./JsonEditor";
 import { ProblemList } from "./ProblemList";
+import { ScriptPanel } from "./ScriptPanel";
+import { stepIndexAt } from "../../lib/codeSteps";
 
 const JsonEditor = lazy(() => import("./JsonEditor"));
 const WorkflowGraph = lazy(() => import("./WorkflowGraph"));
+const Builder = lazy(() => import("./Builder"));
 
 type Doc = "definition" | "triggers" | "variables";
 
@@ -65,7 +68,10 @@ export function WorkflowEditor({
   saving,
   submitLabel,
   readOnly = false,
+  workflowId,
 }: {
+  /** Set when editing a saved workflow. */
+  workflowId?: string;
   initial: WorkflowDraft;
   onSave: (body: WorkflowCreate) => Promise<unknown>;
   saving: boolean;
@@ -73,12 +79,19 @@ export function WorkflowEditor({
   readOnly?: boolean;
 }) {
   const [draft, setDraft] = useState(initial);
-  const [tab, setTab] = useState<Doc>("definition");
+  // "builder" edits the definition too, as forms and a graph (see Builder).
+  const [tab, setTab] = useState<Doc | "builder">("definition");
+  const [builderOpened, setBuilderOpened] = useState(false);
+  useEffect(() => {
+    if (tab === "builder") setBuilderOpened(true);
+  }, [tab]);
   const [serverProblems, setServerProblems] = useState<Record<Doc, ProblemEntry[]>>({ definition: [], triggers: [], variables: [] });
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [otherErrors, setOtherErrors] = useState<string[]>([]);
   const [liveValidation, setLiveValidation] = useState<"unknown" | "on" | "off">("unknown");
   const [selected, setSelected] = useState<string | null>(null);
+  // The step the definition editor's cursor is in (the script panel follows it).
+  const [cursorStep, setCursorStep] = useState<number | null>(null);
   const editorRef = useRef<JsonEditorHandle>(null);
   const features = useFeatures();
   // Probe the validate endpoint only when the OpenAPI document lists it (or cannot be read).
@@ -163,7 +176,8 @@ export function WorkflowEditor({
     }
   }
 
-  const current = problems[tab];
+  const docTab: Doc = tab === "builder" ? "definition" : tab;
+  const current = problems[docTab];
   const stepCount = readSteps(graphDefinition).length;
   const tabLabel = (d: Doc, text: string) => (
     <span className="inline-flex items-center gap-1.5">
@@ -204,7 +218,7 @@ export function WorkflowEditor({
         </label>
       </div>
 
-      <div className="grid gap-4 xl:grid-cols-2">
+      <div className={tab === "builder" ? "grid gap-4" : "grid gap-4 xl:grid-cols-2"}>
         <Card className="flex min-w-0 flex-col">
           <div className="flex items-center justify-between gap-2 px-3 pt-2">
             <Tabs
@@ -213,6 +227,7 @@ export function WorkflowEditor({
               onChange={setTab}
               tabs={[
                 { id: "definition", label: tabLabel("definition", "Definition") },
+                { id: "builder", label: tabLabel("definition", "Builder") },
                 { id: "triggers", label: tabLabel("triggers", "Triggers") },
                 { id: "variables", label: tabLabel("variables", "Variables") },
               ]}
@@ -244,7 +259,7 @@ export function WorkflowEditor({
                           variables: JSON.stringify(w.variables ?? {}, null, 2),
                         }));
                       } else {
-                        setDraft((d) => ({ ...d, [tab]: text }));
+                        setDraft((d) => ({ ...d, [docTab]: text }));
                       }
                       e.target.value = "";
                     }}
@@ -255,6 +270,22 @@ export function WorkflowEditor({
           </div>
           <div className="space-y-3 p-3">
             <Suspense fallback={<Loading label="Loading editor…" />}>
+              {/* Kept mounted once opened: its selection, undo history and last valid definition
+                  survive a visit to the JSON tab (even one that leaves the JSON broken). */}
+              {builderOpened && (
+                <div hidden={tab !== "builder"}>
+                  <Builder
+                    workflowId={workflowId}
+                    text={draft.definition}
+                    lastValid={graphDefinition}
+                    visible={tab === "builder"}
+                    onChange={(text) => set("definition", text)}
+                    problems={serverProblems.definition}
+                    readOnly={readOnly}
+                  />
+                </div>
+              )}
+              {tab !== "builder" && (
               <JsonEditor
                 ref={editorRef}
                 key={tab}
@@ -264,11 +295,24 @@ export function WorkflowEditor({
                 problems={current}
                 readOnly={readOnly}
                 height="520px"
+                onCursor={tab === "definition" ? (offset, text) => setCursorStep(stepIndexAt(text, offset)) : undefined}
               />
+              )}
             </Suspense>
-            <ProblemList problems={current} onReveal={(p) => editorRef.current?.reveal(p.from)} />
+            {tab !== "builder" && <ProblemList problems={current} onReveal={(p) => editorRef.current?.reveal(p.from)} />}
+            {tab === "definition" && (
+              <ScriptPanel
+                text={draft.definition}
+                definition={parsed.ok ? parsed.value : graphDefinition}
+                parses={parsed.ok}
+                cursorStep={cursorStep}
+                onChange={(text) => set("definition", text)}
+                readOnly={readOnly}
+              />
+            )}
           </div>
         </Card>
+        {tab !== "builder" && (
         <Card className="flex min-w-0 flex-col">
           <CardHeader
             title="Graph"
@@ -278,6 +322,7 @@ export function WorkflowEditor({
             <WorkflowGraph definition={graphDefinition} className="h-[560px]" selectedStep={selected} onSelectStep={setSelected} />
           </Suspense>
         </Card>
+        )}
       </div>
 
       {otherErrors.length > 0 && (

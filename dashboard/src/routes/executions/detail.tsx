@@ -80,6 +80,12 @@ export default function ExecutionPage() {
             </Link>
             <span>v{e.version}</span>
             <span>trigger: {e.trigger_type}</span>
+            {e.execution_mode === "express" && <span data-testid="execution-mode">express run (no history, at least once)</span>}
+            {e.status === "queued" && (
+              <span data-testid="queue-position">
+                waiting for a concurrency permit{e.queue_position != null ? ` (place ${e.queue_position} in the queue)` : ""}
+              </span>
+            )}
             <span>started {formatDateTime(e.started_at ?? e.created_at)}</span>
             <span>duration {formatDuration(durationBetween(e.started_at ?? e.created_at, e.completed_at, now))}</span>
           </span>
@@ -111,7 +117,7 @@ export default function ExecutionPage() {
         <Card className="min-w-0">
           <CardHeader title="Steps" description={`${e.steps.filter((s) => s.status === "completed").length} of ${rows.length} completed`} />
           <div className="max-h-[420px] overflow-auto">
-            <StepList rows={rows} selected={selected} onSelect={setSelected} now={now} runEnded={terminal} />
+            <StepList rows={rows} selected={selected} onSelect={setSelected} now={now} runEnded={terminal} executionId={e.id} />
           </div>
         </Card>
       </div>

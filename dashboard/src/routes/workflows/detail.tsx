@@ -13,6 +13,7 @@ import {
 import { errorMessage } from "../../api/problem";
 import { useAuth } from "../../auth/AuthProvider";
 import { ExecutionTable } from "../../components/executions/ExecutionTable";
+import { SyncSource } from "../../components/integrations/SyncSource";
 import { Button, buttonClasses } from "../../components/ui/Button";
 import { Card, PageHeader } from "../../components/ui/Card";
 import { Dialog } from "../../components/ui/Dialog";
@@ -60,6 +61,7 @@ function Editor({ workflow, readOnly }: { workflow: Workflow; readOnly: boolean 
   const initial = useMemo(() => draftFrom(workflow), [workflow]);
   return (
     <WorkflowEditor
+      workflowId={workflow.id}
       initial={initial}
       saving={update.isPending}
       readOnly={readOnly}
@@ -106,6 +108,11 @@ export default function WorkflowPage() {
             <Link to={`/workflows/${wf.id}/execute`} className={buttonClasses("primary")}>
               <Icon name="play" className="h-3.5 w-3.5" /> Run
             </Link>
+            {wf.temporal_ui_url && (
+              <a href={wf.temporal_ui_url} target="_blank" rel="noreferrer" className={buttonClasses("secondary")}>
+                Open in Temporal <Icon name="external" className="h-3.5 w-3.5" />
+              </a>
+            )}
             {editable && (
               <Button variant="danger" onClick={() => setConfirmDelete(true)}>
                 Delete
@@ -114,6 +121,7 @@ export default function WorkflowPage() {
           </>
         }
       />
+      <SyncSource source={wf.source} />
       <div className="mb-4">
         <Tabs<Tab>
           label="Workflow"

@@ -31,7 +31,7 @@ export default function NewWorkflowPage() {
   }
   return (
     <>
-      <PageHeader title="New workflow" description="Write the definition as JSON; the graph follows as you type." />
+      <PageHeader title="New workflow" description="Build it step by step in the Builder, or write the definition as JSON: both edit the same document." />
       <WorkflowEditor
         initial={initial}
         saving={create.isPending}

@@ -1,0 +1,139 @@
+"""What a workflow concurrency limit costs a run that never has to wait for its permit.
+
+    .venv/bin/python bench/concurrency.py [--quick]
+
+Starts a Temporal dev server (WAL SQLite, eager start), a loopback HTTP server and one
+worker, then runs the same 3-step http chain without ``concurrency`` and with
+``{"limit": 1000}`` (a permit is always free, so what is measured is the asking and the
+giving back: one activity that sends the ``acquire`` update, and one ``release`` signal),
+and prints a table with the ratio limited / unlimited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.schemas.users import UserCreate
+from api.security import PasswordHasher
+from api.services.users import create_user
+from bench.interpreter import (
+    QUEUE,
+    Bench,
+    http_chain,
+    pct,
+    start_http_server,
+    start_temporal,
+    throughput,
+    timed,
+)
+from core.settings import Settings
+from db.migrate import upgrade_to_head
+from worker.main import build_worker, worker_resources
+
+Row = tuple[str, float, float, float]  # label, unlimited, limit 1000, keyed
+
+
+def limited(definition: dict[str, Any], **concurrency: Any) -> dict[str, Any]:
+    return {**definition, "concurrency": concurrency}
+
+
+async def main(quick: bool) -> None:
+    url, http_server = start_http_server()
+    sequential, concurrent = (20, 30) if quick else (100, 100)
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = await start_temporal(data_dir)
+        settings = Settings(
+            environment="test",
+            data_dir=Path(data_dir),
+            secret_key="b" * 32,
+            database_url=f"sqlite+aiosqlite:///{data_dir}/headrace.db",
+            allow_private_networks=True,
+        )
+        await upgrade_to_head(settings.effective_database_url)
+        async with worker_resources(settings) as resources:
+            async with resources.sessions() as session:
+                owner = await create_user(
+                    session,
+                    UserCreate(
+                        email="bench@example.com", password="benchmark-password", role="admin"
+                    ),
+                    PasswordHasher(settings.password_hash_concurrency),
+                )
+            bench = Bench(env.client, settings)
+            chain = http_chain(url, 3)
+            for name, definition in {
+                "unlimited": chain,
+                "limited": limited(chain, limit=1000),
+                "keyed": limited(chain, limit=1000, key="{{ execution.id }}"),
+            }.items():
+                await bench.register(resources.sessions, owner, name, definition)
+            async with build_worker(env.client, QUEUE, resources):
+                rows = await scenarios(bench, sequential, concurrent)
+            await bench.context.engine.dispose()
+        await env.shutdown()
+    http_server.should_exit = True
+    show(rows)
+
+
+async def scenarios(bench: Bench, sequential: int, concurrent: int) -> list[Row]:
+    for name in ("unlimited", "limited", "keyed"):  # warm up every path
+        await bench.headrace(name)
+    rows: list[Row] = []
+    samples = {
+        name: await timed(lambda n=name: bench.headrace(n), sequential)  # type: ignore[misc]
+        for name in ("unlimited", "limited", "keyed")
+    }
+    for q in (0.5, 0.95):
+        unlimited, limited_, keyed = (
+            pct(samples[n], q) * 1000 for n in ("unlimited", "limited", "keyed")
+        )
+        label = f"3-step http chain, {sequential} sequential: p{int(q * 100)} (ms)"
+        rows.append((label, unlimited, limited_, keyed))
+    rates = [
+        await throughput(lambda n=name: bench.headrace(n), concurrent)  # type: ignore[misc]
+        for name in ("unlimited", "limited", "keyed")
+    ]
+    rows.append((f"{concurrent} at once (runs/s)", rates[0], rates[1], rates[2]))
+    return rows
+
+
+def show(rows: list[Row]) -> None:
+    table = Table(title="A concurrency limit that never makes a run wait, against no limit")
+    for column in (
+        "scenario",
+        "unlimited",
+        "limit 1000",
+        "ratio",
+        "keyed, one group a run",
+        "ratio",
+    ):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for label, unlimited, limited_, keyed in rows:
+        rate = "runs/s" in label
+        ratios = [(unlimited / x) if rate else (x / unlimited) for x in (limited_, keyed)]
+        table.add_row(
+            label,
+            f"{unlimited:.1f}",
+            f"{limited_:.1f}",
+            f"{ratios[0]:.2f}x",
+            f"{keyed:.1f}",
+            f"{ratios[1]:.2f}x",
+        )
+    Console().print(table)
+    print("ratio: limited / unlimited for durations, unlimited / limited for runs/s (1 = free)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    asyncio.run(main(parser.parse_args().quick))

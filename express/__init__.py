@@ -1,0 +1,1 @@
+"""Express runs: the interpreter without a Temporal history (docs/architecture.md)."""
