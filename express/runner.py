@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import false, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -293,17 +294,21 @@ class ExpressHost:
         await self._stack.aclose()
 
 
-_HOSTS: dict[int, ExpressHost] = {}
+# Apps built with the same settings object (a test's second app, a replica in one process)
+# share one host: its runner name is theirs alike, so a second app's start must neither mark
+# the first's runs interrupted nor, at its end, take the host from under it.
+_HOSTS: dict[int, tuple[ExpressHost, int]] = {}
 
 
 def host_for(settings: Settings) -> ExpressHost | None:
     """The host the app built with these settings (see :func:`express_host`)."""
-    return _HOSTS.get(id(settings))
+    entry = _HOSTS.get(id(settings))
+    return entry[0] if entry is not None else None
 
 
 def runner_of(execution_id: str) -> ExpressRunner | None:
     """The runner of this process that is running ``execution_id``, if one is."""
-    for host in _HOSTS.values():
+    for host, _ in _HOSTS.values():
         runner = host.running(execution_id)
         if runner is not None:
             return runner
@@ -316,11 +321,26 @@ async def express_host(
 ) -> AsyncIterator[ExpressHost]:
     """For an app's lifespan: unfinished runs of this runner's name are marked interrupted
     first; runs still going at the end are cancelled and recorded as interrupted."""
-    await mark_interrupted(sessions, settings.express_runner, settings.express_max_duration)
-    host = ExpressHost(settings, bus)
-    _HOSTS[id(settings)] = host
+    key = id(settings)
+    entry = _HOSTS.get(key)
+    if entry is None:
+        try:
+            await mark_interrupted(sessions, settings.express_runner, settings.express_max_duration)
+        except SQLAlchemyError as exc:  # the app still starts (and says it is not ready);
+            # the API's sweep fails those runs once they are overdue
+            logger.warning(
+                "express: could not mark this runner's unfinished runs interrupted (%s)",
+                type(exc).__name__,
+            )
+        entry = (ExpressHost(settings, bus), 0)
+    host, users = entry
+    _HOSTS[key] = (host, users + 1)
     try:
         yield host
     finally:
-        _HOSTS.pop(id(settings), None)
-        await host.close()
+        host, users = _HOSTS[key]
+        if users > 1:
+            _HOSTS[key] = (host, users - 1)
+        else:
+            del _HOSTS[key]
+            await host.close()

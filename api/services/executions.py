@@ -24,7 +24,13 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import InvalidInput, ProblemDetail, RateLimited, UpstreamUnavailable
+from api.errors import (
+    HeadraceError,
+    InvalidInput,
+    ProblemDetail,
+    RateLimited,
+    UpstreamUnavailable,
+)
 from api.metrics import count_deferred_start, count_pending_started
 from api.schemas.executions import ExecuteResult, ExecutionPublic, StepPublic
 from api.services.concurrency import claim_start_permit
@@ -458,10 +464,33 @@ async def sweep_pending(
                     break  # Temporal is away: the next sweep tries again
             except UpstreamUnavailable:
                 continue  # Temporal refused it for good: the row is failed now
+            except HeadraceError as exc:  # e.g. its version is gone: it can never start
+                await _fail_unstartable(session, execution, exc)
+                continue
             count += 1
     if count:
         count_pending_started(count)
     return count
+
+
+async def _fail_unstartable(
+    session: AsyncSession, execution: Execution, exc: HeadraceError
+) -> None:
+    """Fail a pending row that cannot start (one such row must not stop the sweep)."""
+    execution_id = execution.id
+    await session.rollback()
+    await session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "pending")
+        .values(
+            status="failed",
+            error_message=f"could not start: {exc.detail}",
+            completed_at=datetime.now(UTC),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    logger.warning("sweep: failed pending execution %s: %s", execution_id, exc.detail)
 
 
 def accepted(execution: Execution) -> ExecuteResult:

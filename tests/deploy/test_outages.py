@@ -471,3 +471,39 @@ class TestStaleOutbox:
         )
         assert execution["status"] == "completed"
         assert execution["output_data"] == {"a": {"ok": True}}
+
+    async def test_a_row_that_cannot_start_fails_and_does_not_block_the_rows_behind_it(
+        self, app: FastAPI, runner: Runner
+    ) -> None:
+        """A pending row whose definition is gone (its version missing) is failed with the
+        reason; the sweep goes on to the rows after it instead of stopping there forever."""
+        workflow_id = uuid.UUID(
+            await runner.create({"steps": [{"id": "a", "type": "transform", "with": {"ok": 1}}]})
+        )
+        ctx = app.state.ctx
+        long_ago = datetime.now(UTC) - timedelta(minutes=5)
+        broken, good = uuid.uuid4(), uuid.uuid4()
+        async with ctx.sessions() as session:
+            for execution_id, version, age in ((broken, 99, 1), (good, 1, 0)):
+                session.add(
+                    Execution(
+                        id=execution_id,
+                        temporal_workflow_id=str(execution_id),
+                        workflow_id=workflow_id,
+                        version=version,
+                        status="pending",
+                        input_data={},
+                        created_at=long_ago - timedelta(seconds=age),
+                        updated_at=long_ago,
+                    )
+                )
+            await session.commit()
+        await sweep_once(ctx)
+        async with ctx.sessions() as session:
+            failed = await session.get(Execution, broken)
+        assert failed is not None and failed.status == "failed"
+        assert "Version 99" in (failed.error_message or "")
+        started = await runner.wait_until(
+            str(good), lambda e: e["status"] in ("completed", "failed")
+        )
+        assert started["status"] == "completed"

@@ -588,6 +588,28 @@ class TestInterrupted:
         shown = await runner.execution(str(ids[dead]))
         assert shown["status"] == "failed" and shown["error_message"].startswith("interrupted")
 
+    async def test_a_second_app_of_the_same_settings_leaves_the_first_its_runner(
+        self, runner: Runner, settings: Settings, temporal_env: Any
+    ) -> None:
+        """A second app in the process (a replica, a test's own app) with the same settings
+        shares the runner: its start marks nothing of the first's, its end takes nothing."""
+        from api.app import create_app
+
+        nap = {
+            "execution_mode": "express",
+            "steps": [{"id": "nap", "type": "sleep", "with": {"duration": "1s"}}],
+        }
+        going = await runner.start(nap)
+        await runner.wait_until(going, lambda e: e["status"] == "running")
+        other = create_app(settings, temporal_client=temporal_env.client)
+        async with other.router.lifespan_context(other):
+            pass
+        done = await runner.wait_until(going, lambda e: e["status"] in ("completed", "failed"))
+        assert done["status"] == "completed", done.get("error_message")
+        after = await runner.execute(await runner.create(nap), {})
+        assert after.status_code == 200, after.text
+        assert after.json()["status"] == "completed"
+
 
 class TestChildren:
     async def test_an_express_run_refuses_a_child_that_waits(self, runner: Runner) -> None:
