@@ -42,6 +42,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_pages import fetch_pages
+from core.heartbeat import heartbeat
 from core.network_guard import BlockedAddressError
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 50 * 1024 * 1024
@@ -184,8 +185,7 @@ class HttpActivities:
             # The limit applies to decoded bytes, so a small gzip bomb is caught too.
             if len(content) > limit:
                 raise _too_large(target, limit)
-            if activity.in_activity():
-                activity.heartbeat(len(content))
+            heartbeat(len(content))
             if len(content) - reported >= _PROGRESS_EVERY_BYTES:
                 reported = len(content)
                 await self._report_progress(reported)

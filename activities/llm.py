@@ -47,6 +47,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.secrets import SecretResolver, redacted_error
+from core.heartbeat import heartbeat
 from core.integrations import WorkflowIntegrations
 from core.network_guard import BlockedAddressError
 from temporal_workflows.expressions import redact_secrets
@@ -338,7 +339,7 @@ async def _heartbeating() -> AsyncIterator[None]:
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
+            heartbeat()
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     task = asyncio.create_task(beat())

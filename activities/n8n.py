@@ -38,6 +38,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.secrets import SecretResolver, redacted_error
 from core.encryption import Encryptor
+from core.heartbeat import heartbeat
 from core.integrations import N8nClient, N8nUnreachable, WorkflowIntegrations
 from core.network_guard import BlockedAddressError
 from temporal_workflows.expressions import redact_secrets
@@ -221,8 +222,7 @@ class N8nActivities:
         execution_id: str | None = None
         seen: set[str] = set()
         while loop.time() < deadline:
-            if activity.in_activity():
-                activity.heartbeat(execution_id)
+            heartbeat(execution_id)
             if execution_id is None:
                 execution_id = await self._find_execution(call, target, request_id, started, seen)
             if execution_id is not None:

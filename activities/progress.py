@@ -22,6 +22,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.events import EventRecorder
+from core.heartbeat import heartbeat
 from temporal_workflows.run_types import EventRecord
 
 logger = logging.getLogger(__name__)
@@ -53,8 +54,7 @@ class ProgressReporter:
 
     async def report(self, data: dict[str, Any] | None = None, *, final: bool = False) -> None:
         """Heartbeat with ``data``; record a ``step.progress`` event unless throttled."""
-        if activity.in_activity():
-            activity.heartbeat(data)
+        heartbeat(data)
         now = time.monotonic()
         if not final and now - self._last < self._min_interval:
             return

@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from core.concurrency import request_permit
 from core.connections import ConnectionConfig
+from core.heartbeat import heartbeat
 from temporal_workflows.concurrency import (
     ATTEMPT_SEPARATOR,
     RELEASE_SIGNAL,
@@ -107,7 +108,7 @@ class ConnectionGate:
                 return True
             if place is None:
                 return False
-            activity.heartbeat(place)
+            heartbeat(place)
             await asyncio.sleep(QUEUE_POLL_SECONDS)
 
     async def _wait_for_rate(self, connection: ConnectionConfig) -> None:
