@@ -250,6 +250,19 @@ async def test_many_starts_at_once_get_distinct_places(
     assert target.peak[group] == 1
 
 
+async def test_a_burst_of_thirty_starts_into_one_group_all_complete_two_at_a_time(
+    runner: Runner, target: TargetServer
+) -> None:
+    """Runs ask by signal, which Temporal does not cap: asking by Update, more than 10 asks
+    in flight to one limiter were refused and retried (docs/architecture.md)."""
+    group = uuid.uuid4().hex
+    workflow_id = await runner.create(_limited(target, group, {"limit": 2}, seconds=0.2))
+    ids = await asyncio.gather(*(_start(runner, workflow_id) for _ in range(30)))
+    for execution_id in ids:
+        await runner.wait_until(execution_id, _status("completed"), timeout=120)
+    assert target.peak[group] == 2
+
+
 class TestDefinitionAndAttacks:
     async def test_invalid_settings_are_422_with_pointers(self, runner: Runner) -> None:
         response = await runner.client.post(
