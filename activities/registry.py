@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.code import CodeActivities, CodeLimits
-from activities.concurrency import closed_holders, request_run_permit
+from activities.concurrency import closed_holders, request_run_permit, send_run_permit_ask
 from activities.definitions import DefinitionActivities
 from activities.events import EventActivities, EventRecorder, Publisher
 from activities.http import HttpActivities
@@ -168,6 +168,7 @@ def build_registry(
             resources.sessions, resources.store
         ).purge_expired_executions,
         "request_run_permit": request_run_permit,
+        "send_run_permit_ask": send_run_permit_ask,
         "closed_holders": closed_holders,
     }
     return ActivityRegistry(recorder, code, activities)

@@ -7,6 +7,10 @@ worker, then runs the same 3-step http chain without ``concurrency`` and with
 ``{"limit": 1000}`` (a permit is always free, so what is measured is the asking and the
 giving back: one activity that sends the ``acquire`` update, and one ``release`` signal),
 and prints a table with the ratio limited / unlimited.
+
+Then a burst: ``--burst`` runs (100) of a one-step http workflow with ``{"limit": 2}`` start
+at the same moment into that one group, and the time until all have completed is printed
+(or that they had not after ``--burst-timeout`` seconds).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +52,7 @@ def limited(definition: dict[str, Any], **concurrency: Any) -> dict[str, Any]:
     return {**definition, "concurrency": concurrency}
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, burst_size: int, burst_timeout: float) -> None:
     url, http_server = start_http_server()
     sequential, concurrent = (20, 30) if quick else (100, 100)
     with tempfile.TemporaryDirectory() as data_dir:
@@ -75,14 +80,34 @@ async def main(quick: bool) -> None:
                 "unlimited": chain,
                 "limited": limited(chain, limit=1000),
                 "keyed": limited(chain, limit=1000, key="{{ execution.id }}"),
+                "burst": limited(http_chain(url, 1), limit=2),
             }.items():
                 await bench.register(resources.sessions, owner, name, definition)
             async with build_worker(env.client, QUEUE, resources):
                 rows = await scenarios(bench, sequential, concurrent)
+                burst_seconds = await burst(bench, burst_size, burst_timeout)
             await bench.context.engine.dispose()
         await env.shutdown()
     http_server.should_exit = True
     show(rows)
+    outcome = (
+        f"all completed in {burst_seconds:.1f} s"
+        if burst_seconds is not None
+        else f"not all completed after {burst_timeout:.0f} s (stopped)"
+    )
+    print(f"burst: {burst_size} runs at once into one group with limit 2: {outcome}")
+
+
+async def burst(bench: Bench, size: int, timeout: float) -> float | None:
+    """Seconds until ``size`` runs started at once into one group (limit 2) have all
+    completed; None if they had not after ``timeout`` seconds."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(bench.headrace("burst") for _ in range(size)))
+    except TimeoutError:
+        return None
+    return time.perf_counter() - started
 
 
 async def scenarios(bench: Bench, sequential: int, concurrent: int) -> list[Row]:
@@ -136,4 +161,9 @@ def show(rows: list[Row]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--burst", type=int, default=100, help="runs started at once")
+    parser.add_argument(
+        "--burst-timeout", type=float, default=180.0, help="seconds before the burst is stopped"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.burst, arguments.burst_timeout))

@@ -22,6 +22,7 @@ from tenacity import (
 
 from temporal_workflows.concurrency import (
     ACQUIRE_UPDATE,
+    ASK_SIGNAL,
     ATTEMPT_SEPARATOR,
     LIMITER_WORKFLOW,
     GroupState,
@@ -38,10 +39,30 @@ def _limiter_busy(exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status in _BUSY
 
 
+async def ask_by_signal(client: Client, request: PermitRequest, task_queue: str) -> None:
+    """Ask the group's limiter for a permit with signal-with-start (starting the limiter if
+    the group has none), without waiting for the answer.
+
+    Signals have no in-flight cap, unlike Updates, so a burst of asks is never refused. The
+    limiter answers a run with a ``permit_answer`` signal; an activity attempt watches its
+    place with the ``position`` query. Idempotent per holder, like :func:`request_permit`.
+    """
+    await client.start_workflow(
+        LIMITER_WORKFLOW,
+        GroupState(),
+        id=request.group,
+        task_queue=task_queue,
+        start_signal=ASK_SIGNAL,
+        start_signal_args=[request],
+    )
+
+
 async def request_permit(
     client: Client, request: PermitRequest, task_queue: str, *, patience: float = 30.0
 ) -> PermitAnswer:
-    """Ask the group's limiter for a permit, starting the limiter if the group has none.
+    """Ask the group's limiter for a permit with the ``acquire`` update, starting the limiter
+    if the group has none, and return its answer. For callers that need it at once (the API's
+    ``cancel_newest`` check); runs ask with :func:`ask_by_signal`.
 
     Idempotent per holder: asking again answers as the first time did. Temporal lets a
     workflow have only so many Updates in flight (10 by default): a burst of asks over that

@@ -6,7 +6,9 @@
   whole cluster and survives any process. The holder is the attempt
   (``<workflow id>|<activity id>|<attempt>``): a worker that dies mid-request leaves an
   attempt that Temporal retries under a new number, and the limiter's periodic check frees
-  the dead attempt's permit.
+  the dead attempt's permit. An attempt asks with the limiter's ``ask`` signal (no cap on
+  signals in flight, unlike Updates: a burst of requests is never refused) and then watches
+  its place with the ``position`` query.
 - ``rate_limit``: requests per window, counted by the ``limits`` library in a moving
   window, in Redis when ``HEADRACE_REDIS_URL`` is set (every worker shares it), otherwise in
   the worker's memory (each worker process then keeps to the limit on its own).
@@ -27,7 +29,7 @@ from limits.storage import storage_from_string
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 
-from core.concurrency import request_permit
+from core.concurrency import ask_by_signal
 from core.connections import ConnectionConfig
 from core.heartbeat import heartbeat
 from temporal_workflows.concurrency import (
@@ -88,9 +90,11 @@ class ConnectionGate:
         )
         limiter = self._client.get_workflow_handle(request.group)
         while True:
-            answer = await request_permit(self._client, request, info.task_queue)
-            if answer.outcome == "granted" or await self._wait_granted(limiter, holder):
+            await ask_by_signal(self._client, request, info.task_queue)
+            if await self._wait_granted(limiter, holder):
                 break
+            # Not in the queue: reclaimed (asked again), or the limiter had ended idle.
+            await asyncio.sleep(QUEUE_POLL_SECONDS)
         try:
             yield
         finally:

@@ -5,10 +5,16 @@ A definition's ``concurrency`` names a group (the workflow, or the workflow and 
 :class:`ConcurrencyGroup`, whose id is the group's name, so Temporal's single-writer
 history is the lock: there is never a second copy of the state to disagree with.
 
-- A run asks for a permit with the ``acquire`` update (sent with start by an activity, so
-  the first run of a group creates its limiter). The answer is ``granted``, ``queued``
-  (the run waits for a ``permit_granted`` signal) or ``refused`` (``cancel_newest``).
+- A run asks for a permit with the ``ask`` signal, sent with start by a local activity (so
+  the first run of a group creates its limiter), and waits for the limiter's
+  ``permit_answer`` signal: ``granted``, ``queued`` (the run then waits for a
+  ``permit_granted`` signal) or ``refused`` (``cancel_newest``). Signals, not an Update:
+  Temporal lets a workflow have only 10 Updates in flight, so a burst of runs asking one
+  group by Update was refused and retried for minutes; signals have no such cap.
   Asking again with the same holder gets the same answer, so retries are harmless.
+- The API, which must refuse a ``cancel_newest`` start synchronously, and runs recorded
+  before the ``ask`` signal (``ASK_BY_SIGNAL``) ask with the ``acquire`` update, which
+  answers in its result.
 - A run gives its permit back with the ``release`` signal when it closes, however it
   closes (completed, failed, cancelled while running or while queued).
 - A run that closes without releasing (terminated in Temporal's UI, its history reset) is
@@ -21,9 +27,11 @@ on the next worker with their state, queue order included.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -36,8 +44,14 @@ from temporal_workflows.expressions import MAX_WORK, evaluate
 
 LIMITER_WORKFLOW = "HeadraceConcurrencyGroup"
 REQUEST_PERMIT_ACTIVITY = "request_permit"
+SEND_ASK_ACTIVITY = "send_permit_ask"
 CLOSED_RUNS_ACTIVITY = "closed_runs"
 ACQUIRE_UPDATE = "acquire"
+ASK_SIGNAL = "ask"
+ANSWER_SIGNAL = "permit_answer"
+# workflow.patched id: runs ask by signal (and are answered by signal) instead of by Update,
+# and a limiter sends the signals it owes all at once instead of one after the other.
+ASK_BY_SIGNAL = "concurrency-ask-by-signal"
 # Holders with this separator are activity attempts ("<workflow id>|<activity id>|<attempt>",
 # a connection's max_concurrency); the others are runs (their workflow id).
 ATTEMPT_SEPARATOR = "|"
@@ -83,6 +97,11 @@ class GroupState(_Model):
     cancelling: list[str] = Field(default_factory=list)  # holders asked to cancel
     to_grant: list[str] = Field(default_factory=list)  # granted, not told yet
     to_cancel: list[str] = Field(default_factory=list)  # to ask to cancel
+    to_answer: list[str] = Field(default_factory=list)  # asked by signal, not answered yet
+
+
+# A signal (or cancel) the limiter owes one holder: the holder, and the call that sends it.
+Message = tuple[str, Callable[[], Awaitable[None]]]
 
 
 def group_id(workflow_id: str, spec: ConcurrencySpec, context: dict[str, Any]) -> str:
@@ -116,13 +135,13 @@ class ConcurrencyGroup:
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(s.to_grant or s.to_cancel),
+                    lambda: self._owes_messages(),
                     timeout=timedelta(seconds=s.reclaim_seconds),
                 )
             except TimeoutError:
                 if not (s.holders or s.queue):
                     if workflow.all_handlers_finished():
-                        return  # idle: the next acquire starts a fresh limiter
+                        return  # idle: the next ask starts a fresh limiter
                     continue
                 await self._reclaim()
             await self._tell_runs()
@@ -132,15 +151,39 @@ class ConcurrencyGroup:
 
     @workflow.update(name=ACQUIRE_UPDATE)
     def acquire(self, request: PermitRequest) -> PermitAnswer:
+        return self._admit(request)
+
+    @workflow.signal(name=ASK_SIGNAL)
+    def ask(self, request: PermitRequest) -> None:
+        """Like ``acquire``, answered by a ``permit_answer`` signal the loop sends (activity
+        attempts get none: they watch their place with the ``position`` query)."""
+        self._admit(request)
+        s, holder = self._s, request.holder
+        if ATTEMPT_SEPARATOR not in holder and holder not in s.to_answer:
+            s.to_answer.append(holder)
+
+    @workflow.signal(name=RELEASE_SIGNAL)
+    def release(self, holder: str) -> None:
+        self._release(holder)
+
+    @workflow.query
+    def position(self, holder: str) -> int | None:
+        """The holder's 1-based place in the queue (0 when it holds a permit), None if absent."""
+        if holder in self._s.holders:
+            return 0
+        return self._s.queue.index(holder) + 1 if holder in self._s.queue else None
+
+    @workflow.query
+    def state(self) -> GroupState:
+        return self._s
+
+    def _admit(self, request: PermitRequest) -> PermitAnswer:
         s = self._s
         s.limit, s.reclaim_seconds = request.limit, request.reclaim_seconds
         holder = request.holder
-        if holder in s.holders:
-            return PermitAnswer(outcome="granted")
-        if holder in s.queue:
-            return PermitAnswer(outcome="queued", position=s.queue.index(holder) + 1)
-        if holder in s.refused:
-            return PermitAnswer(outcome="refused")
+        known = self._answer_for(holder)
+        if known is not None:
+            return known
         self._fill()  # the limit may have grown with a new version
         if len(s.holders) < s.limit and not s.queue:
             s.holders.append(holder)
@@ -158,24 +201,20 @@ class ConcurrencyGroup:
         s.queue.append(holder)
         return PermitAnswer(outcome="queued", position=len(s.queue))
 
-    @workflow.signal(name=RELEASE_SIGNAL)
-    def release(self, holder: str) -> None:
-        self._release(holder)
-
-    @workflow.query
-    def position(self, holder: str) -> int | None:
-        """The holder's 1-based place in the queue (0 when it holds a permit), None if absent."""
-        if holder in self._s.holders:
-            return 0
-        return self._s.queue.index(holder) + 1 if holder in self._s.queue else None
-
-    @workflow.query
-    def state(self) -> GroupState:
-        return self._s
+    def _answer_for(self, holder: str) -> PermitAnswer | None:
+        """What the group has already decided for this holder; None for a newcomer."""
+        s = self._s
+        if holder in s.holders:
+            return PermitAnswer(outcome="granted")
+        if holder in s.queue:
+            return PermitAnswer(outcome="queued", position=s.queue.index(holder) + 1)
+        if holder in s.refused:
+            return PermitAnswer(outcome="refused")
+        return None
 
     def _release(self, holder: str) -> None:
         s = self._s
-        for members in (s.holders, s.queue, s.cancelling, s.to_grant, s.to_cancel):
+        for members in (s.holders, s.queue, s.cancelling, s.to_grant, s.to_cancel, s.to_answer):
             if holder in members:
                 members.remove(holder)
         self._fill()
@@ -187,24 +226,63 @@ class ConcurrencyGroup:
             s.holders.append(holder)
             s.to_grant.append(holder)
 
-    async def _tell_runs(self) -> None:
+    def _owes_messages(self) -> bool:
         s = self._s
-        while s.to_grant or s.to_cancel:
-            if s.to_grant:
-                holder = s.to_grant.pop(0)
-                if ATTEMPT_SEPARATOR in holder:
-                    continue  # an activity attempt: it asks the `position` query
-                run = workflow.get_external_workflow_handle(holder)
-                try:
-                    await run.signal(GRANTED_SIGNAL)
-                except Exception:  # the run is gone (closed, terminated): its permit too
-                    self._release(holder)
-            else:
-                holder = s.to_cancel.pop(0)
-                try:
-                    await workflow.get_external_workflow_handle(holder).cancel()
-                except Exception:
-                    self._release(holder)
+        return bool(s.to_answer or s.to_grant or s.to_cancel)
+
+    async def _tell_runs(self) -> None:
+        if workflow.patched(ASK_BY_SIGNAL):
+            # All at once: in a burst, one signal after the other (a workflow task each)
+            # made the last run of the batch wait for all the others' round trips.
+            while self._owes_messages():
+                await asyncio.gather(*(self._deliver(m) for m in self._take_messages()))
+            return
+        while self._owes_messages():  # one after the other, as recorded histories did
+            message = self._take_message()
+            if message is not None:
+                await self._deliver(message)
+
+    def _take_messages(self) -> list[Message]:
+        messages: list[Message] = []
+        while self._owes_messages():
+            message = self._take_message()
+            if message is not None:
+                messages.append(message)
+        return messages
+
+    def _take_message(self) -> Message | None:
+        """Take the next thing owed off the state: an answer, a grant, then a cancel.
+
+        None when that entry needs no message (an activity attempt's grant, a holder that
+        left before its answer), or when nothing is owed.
+        """
+        s = self._s
+        if s.to_answer:
+            holder = s.to_answer.pop(0)
+            answer = self._answer_for(holder)
+            if answer is None:
+                return None
+            if holder in s.to_grant:  # the answer says granted: one signal is enough
+                s.to_grant.remove(holder)
+            run = workflow.get_external_workflow_handle(holder)
+            return holder, lambda: run.signal(ANSWER_SIGNAL, answer)
+        if s.to_grant:
+            holder = s.to_grant.pop(0)
+            if ATTEMPT_SEPARATOR in holder:
+                return None  # an activity attempt: it asks the `position` query
+            run = workflow.get_external_workflow_handle(holder)
+            return holder, lambda: run.signal(GRANTED_SIGNAL)
+        if s.to_cancel:
+            holder = s.to_cancel.pop(0)
+            return holder, workflow.get_external_workflow_handle(holder).cancel
+        return None
+
+    async def _deliver(self, message: Message) -> None:
+        holder, send = message
+        try:
+            await send()
+        except Exception:  # the run is gone (closed, terminated): its permit too
+            self._release(holder)
 
     async def _reclaim(self) -> None:
         s = self._s
@@ -230,11 +308,39 @@ class Permit:
             reclaim_seconds=reclaim,
         )
         self.granted = False
+        self.answer: PermitAnswer | None = None
+
+    async def ask_by_signal(self) -> PermitAnswer:
+        """Ask with the ``ask`` signal; the limiter answers with ``permit_answer``.
+
+        A local activity sends it (one round trip less than a task-queue activity). If a
+        worker dies before the activity is recorded, the next one sends the ask again: the
+        limiter answers it as the first one, so the run never takes two permits.
+        """
+        await workflow.execute_local_activity(
+            SEND_ASK_ACTIVITY,
+            self.request,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ASK_RETRY,
+        )
+        await workflow.wait_condition(lambda: self.granted or self.answer is not None)
+        if self.granted:
+            return PermitAnswer(outcome="granted")
+        assert self.answer is not None
+        return self.answer
+
+    def answered(self, answer: PermitAnswer) -> None:
+        """The limiter's answer to the ask (a repeated ask gets a repeated answer: the first
+        one counts, except that a grant always does)."""
+        if answer.outcome == "granted":
+            self.granted = True
+        if self.answer is None:
+            self.answer = answer
 
     async def ask(self) -> PermitAnswer:
-        # A local activity: one round trip less than a task-queue activity. Its quick retries
-        # matter for bursts: Temporal lets a workflow have only a few Updates in flight
-        # (10 by default), and the asks over that are refused and retried.
+        """Ask with the ``acquire`` update: how runs recorded before ``ASK_BY_SIGNAL`` asked."""
+        # Its quick retries matter for bursts: Temporal lets a workflow have only a few
+        # Updates in flight (10 by default), and the asks over that are refused and retried.
         answer: PermitAnswer = await workflow.execute_local_activity(
             REQUEST_PERMIT_ACTIVITY,
             self.request,

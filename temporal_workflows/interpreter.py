@@ -20,7 +20,15 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_workflows.clock import iso
-    from temporal_workflows.concurrency import REFUSED_MESSAGE, Permit, group_id
+    from temporal_workflows.concurrency import (
+        ANSWER_SIGNAL,
+        ASK_BY_SIGNAL,
+        GRANTED_SIGNAL,
+        REFUSED_MESSAGE,
+        Permit,
+        PermitAnswer,
+        group_id,
+    )
     from temporal_workflows.controls import ParkingLot, PauseGate
     from temporal_workflows.definition import StepDefinition, WorkflowDefinition
     from temporal_workflows.expressions import (
@@ -188,11 +196,17 @@ class HeadraceRun(StepRunners, StepLoops):
         if self._waits.approval_waiter(decision.step_id) is None:
             raise ValueError("no step is waiting for an approval")
 
-    @workflow.signal(name="permit_granted")
+    @workflow.signal(name=GRANTED_SIGNAL)
     def permit_granted(self) -> None:
         """The run's concurrency group has a permit for it (it waited in the queue)."""
         if self._permit is not None:
             self._permit.granted = True
+
+    @workflow.signal(name=ANSWER_SIGNAL)
+    def permit_answer(self, answer: PermitAnswer) -> None:
+        """The run's concurrency group answers its ask: granted, queued or refused."""
+        if self._permit is not None:
+            self._permit.answered(answer)
 
     # --- the run -----------------------------------------------------------------------
 
@@ -249,7 +263,10 @@ class HeadraceRun(StepRunners, StepLoops):
         holder = self._rt.run_id()
         self._permit = permit = Permit(holder, spec, group, run.limits.concurrency_reclaim_seconds)
         try:
-            answer = await permit.ask()
+            # By signal: a burst of runs asking one group by Update hit Temporal's cap of 10
+            # Updates in flight per workflow (docs/architecture.md#concurrency-limits).
+            by_signal = self._rt.patched(ASK_BY_SIGNAL)
+            answer = await (permit.ask_by_signal() if by_signal else permit.ask())
             if answer.outcome == "queued":
                 self._status = "queued"
                 self._emit_run_event("execution.queued", {"position": answer.position})

@@ -12,7 +12,11 @@ import uuid
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
+from core.concurrency import ask_by_signal
+from core.settings import Settings
+from temporal_workflows.concurrency import GroupState, PermitRequest
 from tests.support.runner import Runner
 from tests.support.target_server import TargetServer
 
@@ -247,6 +251,47 @@ async def test_many_starts_at_once_get_distinct_places(
         await runner.wait_until(execution_id, _status("waiting"))
         await _release(runner, execution_id)
         await runner.wait_until(execution_id, _status("completed"))
+    assert target.peak[group] == 1
+
+
+async def test_a_burst_of_thirty_starts_into_one_group_all_complete_two_at_a_time(
+    runner: Runner, target: TargetServer
+) -> None:
+    """Runs ask by signal, which Temporal does not cap: asking by Update, more than 10 asks
+    in flight to one limiter were refused and retried (docs/architecture.md)."""
+    group = uuid.uuid4().hex
+    workflow_id = await runner.create(_limited(target, group, {"limit": 2}, seconds=0.2))
+    ids = await asyncio.gather(*(_start(runner, workflow_id) for _ in range(30)))
+    for execution_id in ids:
+        await runner.wait_until(execution_id, _status("completed"), timeout=120)
+    assert target.peak[group] == 2
+
+
+async def test_an_ask_sent_again_for_a_holder_takes_no_second_permit(
+    runner: Runner, target: TargetServer, temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """What a worker that dies after sending a run's ask, before recording it, does: the next
+    worker sends the same ask again. The limiter answers it as the first, and the run, told
+    `granted` twice, runs once."""
+    group = uuid.uuid4().hex
+    workflow_id = await runner.create(_limited(target, group, {"limit": 1}, hold=True))
+    holder = await _start(runner, workflow_id)
+    await runner.wait_until(holder, _status("waiting"))
+    limiter = f"headrace-concurrency-{workflow_id}"
+    again = PermitRequest(group=limiter, holder=holder, limit=1)
+    await ask_by_signal(temporal_env.client, again, settings.task_queue)
+    queued = await _start(runner, workflow_id)
+    await runner.wait_until(queued, lambda e: e["queue_position"] == 1)
+    state = await temporal_env.client.get_workflow_handle(limiter).query(
+        "state", result_type=GroupState
+    )
+    assert (state.holders, state.queue) == ([holder], [queued])
+
+    await _release(runner, holder)
+    await runner.wait_until(holder, _status("completed"))
+    await runner.wait_until(queued, _status("waiting"))
+    await _release(runner, queued)
+    await runner.wait_until(queued, _status("completed"))
     assert target.peak[group] == 1
 
 

@@ -35,6 +35,7 @@ from temporalio.worker import Replayer
 
 from api.services.workflows import check_definition
 from core.settings import Settings
+from temporal_workflows.concurrency import ConcurrencyGroup
 from temporal_workflows.interpreter import HeadraceRun
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from temporal_workflows.scheduled import (
@@ -143,7 +144,7 @@ def representative_runs(target: TargetServer) -> dict[str, tuple[dict[str, Any],
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[HeadraceRun, HeadraceScheduledRun],
+        workflows=[HeadraceRun, HeadraceScheduledRun, ConcurrencyGroup],
         workflow_runner=workflow_runner(),
         data_converter=pydantic_data_converter,
     )
@@ -184,6 +185,8 @@ def test_every_representative_run_has_a_committed_history() -> None:
         "until_segment_child",
         "cancelled_run",
         "llm_agent",
+        "concurrency_queued",
+        "concurrency_limiter",
     } <= names
 
 
@@ -355,6 +358,38 @@ async def test_record_ai_histories(
         )
         assert execution["status"] == "completed", execution
     await _save(temporal_env, execution["id"], f"llm_agent-{tag}")
+
+
+@pytest.mark.skipif(
+    os.environ.get("HEADRACE_RECORD_HISTORIES") != "1",
+    reason="records new histories only when HEADRACE_RECORD_HISTORIES=1",
+)
+async def test_record_concurrency_histories(
+    runner: Runner, db_url: str, temporal_env: WorkflowEnvironment
+) -> None:
+    """A limited run that waits in its group's queue, then runs; and the group's limiter
+    (asked by the holder, then by the queued run; released by both)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one recording is enough")
+    tag = os.environ.get("HEADRACE_HISTORY_TAG", "v1")
+    workflow_id = await runner.create(
+        {
+            "concurrency": {"limit": 1},
+            "steps": [{"id": "hold", "type": "wait_for_event", "with": {"event": "go"}}],
+        }
+    )
+    runs: list[str] = []
+    for status in ("waiting", "queued"):
+        started = await runner.execute(workflow_id, None, async_mode=True)
+        runs.append(str(started.json()["execution_id"]))
+        await runner.wait_until(runs[-1], lambda e, s=status: e["status"] == s)
+    for execution_id in runs:
+        await runner.wait_until(execution_id, lambda e: e["status"] == "waiting")
+        await runner.post(f"/api/v1/executions/{execution_id}/signal", {"name": "go"})
+        await runner.wait_until(execution_id, lambda e: e["status"] == "completed")
+    await _save(temporal_env, runs[1], f"concurrency_queued-{tag}")
+    limiter = f"headrace-concurrency-{workflow_id}"
+    await _save(temporal_env, limiter, f"concurrency_limiter-{tag}")
 
 
 async def _save(
