@@ -25,15 +25,18 @@ Install n8n first (Node 20 needs 1.x; 2.x needs Node 24)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.support.polling import eventually_sync
@@ -80,10 +83,12 @@ def start(install: Path, port: int, data: Path, timeout: float) -> tuple[str, st
     if not binary.exists():
         raise SystemExit(f"no n8n at {binary}: install it first (see this module's docstring)")
     data.mkdir(parents=True, exist_ok=True)
+    env = n8n_environment(port, data)
+    _ensure_database(env)
     log = (data / "n8n.log").open("ab")
     process = subprocess.Popen(
         [str(binary), "start"],
-        env=n8n_environment(port, data),
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -93,6 +98,31 @@ def start(install: Path, port: int, data: Path, timeout: float) -> tuple[str, st
     url = f"http://127.0.0.1:{port}"
     _wait_ready(url, process, timeout, data / "n8n.log")
     return url, _api_key(url)
+
+
+def _ensure_database(env: dict[str, str]) -> None:
+    """n8n does not create its PostgreSQL database: on a fresh machine, create it here."""
+    name = env["DB_POSTGRESDB_DATABASE"]
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"n8n database name {name!r}: letters, digits and _ only")
+
+    async def create() -> None:
+        connection = await asyncpg.connect(
+            host=env["DB_POSTGRESDB_HOST"],
+            port=int(env["DB_POSTGRESDB_PORT"]),
+            user=env["DB_POSTGRESDB_USER"],
+            password=env["DB_POSTGRESDB_PASSWORD"] or None,
+            database="postgres",
+        )
+        try:
+            if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    # Its own thread and loop: callers may be inside a running event loop (bench/express.py).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
