@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.testing import ActivityEnvironment
 
 from activities.registry import ActivityRegistry
+from temporal_workflows.event_emitter import EventQueue
 from temporal_workflows.interpreter import ACTIVITY_SIDE_STEP_EVENTS
 from temporal_workflows.retry import next_retry_delay
 from temporal_workflows.run_types import EventRecord, RunInput, RunResult
@@ -191,7 +192,7 @@ class ExpressRuntime:
             await emitter.drained()
 
 
-class ExpressEmitter:
+class ExpressEmitter(EventQueue):
     """The run's events, stored in order by one pump: a batch while the next accumulates.
 
     The first batch waits up to ``linger`` seconds for the run to end, so a short run (the
@@ -203,11 +204,10 @@ class ExpressEmitter:
     """
 
     def __init__(self, run: RunInput, registry: ActivityRegistry, linger: float = 0.05) -> None:
+        super().__init__()
         self._run = run
         self._recorder = registry.recorder
         self._linger = linger
-        self._pending: list[EventRecord] = []
-        self._count = 0
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
         self._closing = False
@@ -216,29 +216,10 @@ class ExpressEmitter:
     def start(self) -> None:
         self._pump = asyncio.create_task(self._deliver())
 
-    def emit(
-        self,
-        type_: str,
-        *,
-        step_id: str | None = None,
-        attempt: int | None = None,
-        level: str = "info",
-        message: str = "",
-        data: Any = None,
-    ) -> None:
-        self._count += 1
-        self._pending.append(
-            EventRecord(
-                type=type_,
-                dedupe_key=f"wf:{self._count}",
-                step_id=step_id,
-                attempt=attempt,
-                level=level,
-                message=message,
-                data=data,
-                ts=datetime.now(UTC),
-            )
-        )
+    def _now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def _queued(self) -> None:
         self._wake.set()
 
     async def flush(self) -> None:

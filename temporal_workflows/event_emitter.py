@@ -9,7 +9,7 @@ the run ends, so a finished run has all of its events stored.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.common import RetryPolicy
@@ -25,18 +25,13 @@ _DELIVERY_RETRY = RetryPolicy(
 )
 
 
-class EventEmitter:
-    def __init__(self, run: RunInput, runtime: Runtime) -> None:
-        self._run = run
-        self._rt = runtime
+class EventQueue:
+    """A run's events in emission order. Each is numbered (``wf:<n>``, its dedupe key), so
+    a batch delivered twice (a retried delivery, a re-run) is stored once."""
+
+    def __init__(self) -> None:
         self._pending: list[EventRecord] = []
         self._count = 0
-        self._in_flight = False
-        self._sent_first = False
-        self._pump: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._pump = asyncio.create_task(self._deliver_forever())
 
     def emit(
         self,
@@ -58,9 +53,32 @@ class EventEmitter:
                 level=level,
                 message=message,
                 data=data,
-                ts=self._rt.now(),
+                ts=self._now(),
             )
         )
+        self._queued()
+
+    def _now(self) -> datetime:
+        raise NotImplementedError
+
+    def _queued(self) -> None:
+        """An event joined the queue (a pump that sleeps may want to know)."""
+
+
+class EventEmitter(EventQueue):
+    def __init__(self, run: RunInput, runtime: Runtime) -> None:
+        super().__init__()
+        self._run = run
+        self._rt = runtime
+        self._in_flight = False
+        self._sent_first = False
+        self._pump: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._pump = asyncio.create_task(self._deliver_forever())
+
+    def _now(self) -> datetime:
+        return self._rt.now()
 
     async def flush(self) -> None:
         await self._rt.wait_condition(lambda: not self._pending and not self._in_flight)
