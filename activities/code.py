@@ -221,7 +221,9 @@ def _engine_error(text: str, timeout: float) -> ApplicationError:
     first = text.split("\n", 1)[0]
     if "interrupted" in first:
         return _timeout(timeout)
-    if "out of memory" in first:
+    # The engine itself threw null: an allocation failed while the heap was full (in a
+    # promise job, past the prelude's own check), as the prelude's "m" outcome says.
+    if "out of memory" in first or first.strip() == "null":
         return _memory()
     return _thrown(text)
 

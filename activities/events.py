@@ -13,17 +13,20 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.metrics import observe_events
 from core.events.messages import row_message
 from core.storage.compact import compact_event_data
 from db.execution_projection import apply_event
 from db.models import Execution, ExecutionLog
+from temporal_workflows.retry import next_retry_delay
 from temporal_workflows.run_types import EventRecord, RecordEventsInput, RunInput
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,34 @@ logger = logging.getLogger(__name__)
 EXECUTION_LOGS: Table = ExecutionLog.__table__  # type: ignore[assignment]
 
 Publisher = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+
+
+def retrying_event(
+    step_id: str, step_type: str | None, error: ApplicationError, **data: Any
+) -> EventRecord | None:
+    """This attempt's ``step.retrying`` event, written by the activity itself (a local
+    activity's retries never reach the history), or None when no attempt follows."""
+    info = activity.info()
+    delay = next_retry_delay(info.retry_policy, info.attempt, error)
+    if delay is None:
+        return None
+    return EventRecord(
+        type="step.retrying",
+        dedupe_key=f"act:{info.activity_id}:{info.attempt}:retrying",
+        step_id=step_id,
+        attempt=info.attempt,
+        level="warning",
+        message=error.message,
+        data={
+            "error": error.message,
+            "error_type": error.type,
+            "next_attempt": info.attempt + 1,
+            "delay_seconds": delay.total_seconds(),
+            "step_type": step_type,
+            **data,
+        },
+        ts=datetime.now(UTC),
+    )
 
 
 @dataclass

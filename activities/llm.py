@@ -46,12 +46,12 @@ from jsonschema.validators import validator_for
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.events import retrying_event
 from activities.secrets import SecretResolver, redacted_error
 from core.heartbeat import heartbeat
 from core.integrations import WorkflowIntegrations
 from core.network_guard import BlockedAddressError
 from temporal_workflows.expressions import redact_secrets
-from temporal_workflows.retry import next_retry_delay
 from temporal_workflows.run_types import EventRecord, LlmCallInput, StepOutcome
 
 logger = logging.getLogger(__name__)
@@ -241,27 +241,10 @@ class LlmActivities:
 
     async def _report_retry(self, call: LlmCallInput, error: ApplicationError) -> None:
         """A ``step.retrying`` event when Temporal will try the call again."""
-        info = activity.info()
-        delay = next_retry_delay(info.retry_policy, info.attempt, error)
-        if delay is None or self._recorder is None:
+        step_type = "agent" if call.turn is not None else "llm"
+        event = retrying_event(call.step_id, step_type, error, turn=call.turn)
+        if event is None or self._recorder is None:
             return
-        event = EventRecord(
-            type="step.retrying",
-            dedupe_key=f"act:{info.activity_id}:{info.attempt}:retrying",
-            step_id=call.step_id,
-            attempt=info.attempt,
-            level="warning",
-            message=error.message,
-            data={
-                "error": error.message,
-                "error_type": error.type,
-                "next_attempt": info.attempt + 1,
-                "delay_seconds": delay.total_seconds(),
-                "step_type": "agent" if call.turn is not None else "llm",
-                "turn": call.turn,
-            },
-            ts=datetime.now(UTC),
-        )
         try:
             await self._recorder.record(call.execution_id, [event])
         except Exception:

@@ -32,7 +32,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.events import EventRecorder
+from activities.events import EventRecorder, retrying_event
 from activities.http import HttpActivities, HttpRequestInput
 from activities.progress import ProgressReporter, reporting
 from activities.secrets import SecretResolver, redacted_error
@@ -44,7 +44,6 @@ from core.connections import (
     ConnectionUnavailable,
 )
 from temporal_workflows.expressions import redact_secrets
-from temporal_workflows.retry import next_retry_delay
 from temporal_workflows.run_types import EventRecord, HttpStepInput, StepLifecycle, StepOutcome
 
 logger = logging.getLogger(__name__)
@@ -200,26 +199,9 @@ class StepActivities:
         return True
 
     async def _report_failure(self, call: StepCall, error: ApplicationError) -> None:
-        info = activity.info()
-        delay = next_retry_delay(info.retry_policy, info.attempt, error)
-        if delay is None:
+        event = retrying_event(call.step_id, call.lifecycle.step_type, error)
+        if event is None:
             return
-        event = EventRecord(
-            type="step.retrying",
-            dedupe_key=f"act:{info.activity_id}:{info.attempt}:retrying",
-            step_id=call.step_id,
-            attempt=info.attempt,
-            level="warning",
-            message=error.message,
-            data={
-                "error": error.message,
-                "error_type": error.type,
-                "next_attempt": info.attempt + 1,
-                "delay_seconds": delay.total_seconds(),
-                "step_type": call.lifecycle.step_type,
-            },
-            ts=datetime.now(UTC),
-        )
         await self._record_quietly(call.execution_id, event)
 
 

@@ -196,6 +196,13 @@ class TestLimits:
         )
         assert failure(code).type in {"CodeMemoryLimit", "CodeTimeout", "CodeNotSettled"}
 
+    def test_null_thrown_by_the_engine_is_the_memory_limit(self) -> None:
+        """A full heap can fail a promise job so early that QuickJS throws null (seen once
+        in CI from the growing chain above, reported as ``CodeError: null``)."""
+        from activities.code import _engine_error
+
+        assert _engine_error("null", 1.0).type == "CodeMemoryLimit"
+
     def test_one_huge_string_is_a_memory_limit(self) -> None:
         assert failure("return 'x'.repeat(2 ** 28)").type == "CodeMemoryLimit"
 
