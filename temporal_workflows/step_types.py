@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -291,8 +291,8 @@ class HttpPaginate(_With):
         return self
 
 
-class HttpWith(_With):
-    """An HTTP request. Output: ``{status, headers, body}``."""
+class _HttpRequest(_With):
+    """What every http request names: where it goes, and what it sends."""
 
     method: Templated[HttpMethod] = "GET"
     url: Url | None = None
@@ -302,6 +302,19 @@ class HttpWith(_With):
     query: Templated[dict[str, ScalarOrList]] | None = None
     json_: Any = Field(default=None, alias="json")
     body: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.url is None and self.connection is None:
+            raise _missing("url", "give a url (or the name of a connection)")
+        if self.url is not None and self.connection is not None:
+            raise _conflict("connection", "give either url or connection, not both")
+        return self
+
+
+class HttpWith(_HttpRequest):
+    """An HTTP request. Output: ``{status, headers, body}``."""
+
     form: Templated[dict[str, Scalar]] | None = None
     auth: Templated[HttpAuth] | None = None
     expect_status: Templated[list[Templated[StatusCode]]] | None = None
@@ -310,11 +323,7 @@ class HttpWith(_With):
     paginate: HttpPaginate | None = None
 
     @model_validator(mode="after")
-    def _one_target_one_body(self) -> HttpWith:
-        if self.url is None and self.connection is None:
-            raise _missing("url", "give a url (or the name of a connection)")
-        if self.url is not None and self.connection is not None:
-            raise _conflict("connection", "give either url or connection, not both")
+    def _one_body(self) -> HttpWith:
         if self.path is not None and self.connection is None:
             raise _conflict("path", "path is relative to a connection; use url instead")
         # `json: null` means "no JSON body", as the http activity reads it.
@@ -495,25 +504,13 @@ class LlmWith(_ModelCall):
 TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-class AgentHttpTool(_With):
+class AgentHttpTool(_HttpRequest):
     """An http request the model may make; its templates see the model's ``args``."""
 
-    method: Templated[HttpMethod] = "GET"
-    url: Url | None = None
-    connection: NonEmpty | None = None
-    path: str | None = None
-    headers: Templated[dict[str, Scalar]] | None = None
-    query: Templated[dict[str, ScalarOrList]] | None = None
-    json_: Any = Field(default=None, alias="json")
-    body: str | None = None
     expect_status: Templated[list[Templated[StatusCode]]] | None = None
 
     @model_validator(mode="after")
-    def _one_target(self) -> AgentHttpTool:
-        if self.url is None and self.connection is None:
-            raise _missing("url", "give a url (or the name of a connection)")
-        if self.url is not None and self.connection is not None:
-            raise _conflict("connection", "give either url or connection, not both")
+    def _one_body(self) -> AgentHttpTool:
         if self.json_ is not None and self.body is not None:
             raise _conflict("body", "give only one of json and body")
         return self
