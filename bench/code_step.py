@@ -26,14 +26,9 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.code import CodeLimits, run_script
-from api.schemas.users import UserCreate
-from api.security import PasswordHasher
-from api.services.users import create_user
-from bench.interpreter import QUEUE, Bench, pct, start_temporal, timed
-from core.settings import Settings
-from db.migrate import upgrade_to_head
+from bench.interpreter import QUEUE, bench_stack, pct, timed
 from temporal_workflows.expressions import evaluate
-from worker.main import build_worker, worker_resources
+from worker.main import build_worker
 
 
 def chain(kind: str, length: int) -> dict[str, Any]:
@@ -71,28 +66,17 @@ async def main(quick: bool) -> None:
     transform_alone, script_alone = sandbox_alone(repeat * 10)
     rows.append(("evaluation alone, no Temporal (median)", transform_alone, script_alone))
     with tempfile.TemporaryDirectory() as data_dir:
-        env = await start_temporal(data_dir)
-        settings = Settings(
-            environment="test",
-            data_dir=Path(data_dir),
-            secret_key="b" * 32,
-            database_url=f"sqlite+aiosqlite:///{data_dir}/headrace.db",
-        )
-        await upgrade_to_head(settings.effective_database_url)
-        async with worker_resources(settings) as resources:
-            async with resources.sessions() as session:
-                owner = await create_user(
-                    session,
-                    UserCreate(email="bench@example.com", password="benchmark-pw", role="admin"),
-                    PasswordHasher(settings.password_hash_concurrency),
-                )
-            bench = Bench(env.client, settings)
+        async with bench_stack(data_dir) as stack:
+            bench = stack.bench
             for kind in ("transform", "code"):
                 for length in (1, 10):
                     await bench.register(
-                        resources.sessions, owner, f"{kind}{length}", chain(kind, length)
+                        stack.resources.sessions,
+                        stack.owner,
+                        f"{kind}{length}",
+                        chain(kind, length),
                     )
-            async with build_worker(env.client, QUEUE, resources):
+            async with build_worker(stack.env.client, QUEUE, stack.resources):
                 for length in (1, 10):
                     figures = {}
                     for kind in ("transform", "code"):
@@ -104,8 +88,6 @@ async def main(quick: bool) -> None:
                     rows.append(
                         (f"run of {length} step(s), p50", figures["transform"], figures["code"])
                     )
-            await bench.context.engine.dispose()
-        await env.shutdown()
     print_table(rows)
 
 

@@ -28,22 +28,17 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.schemas.users import UserCreate
-from api.security import PasswordHasher
-from api.services.users import create_user
 from bench.interpreter import (
     QUEUE,
     Bench,
+    bench_stack,
     http_chain,
     pct,
     start_http_server,
-    start_temporal,
     throughput,
     timed,
 )
-from core.settings import Settings
-from db.migrate import upgrade_to_head
-from worker.main import build_worker, worker_resources
+from worker.main import build_worker
 
 Row = tuple[str, float, float, float]  # label, unlimited, limit 1000, keyed
 
@@ -56,25 +51,8 @@ async def main(quick: bool, burst_size: int, burst_timeout: float) -> None:
     url, http_server = start_http_server()
     sequential, concurrent = (20, 30) if quick else (100, 100)
     with tempfile.TemporaryDirectory() as data_dir:
-        env = await start_temporal(data_dir)
-        settings = Settings(
-            environment="test",
-            data_dir=Path(data_dir),
-            secret_key="b" * 32,
-            database_url=f"sqlite+aiosqlite:///{data_dir}/headrace.db",
-            allow_private_networks=True,
-        )
-        await upgrade_to_head(settings.effective_database_url)
-        async with worker_resources(settings) as resources:
-            async with resources.sessions() as session:
-                owner = await create_user(
-                    session,
-                    UserCreate(
-                        email="bench@example.com", password="benchmark-password", role="admin"
-                    ),
-                    PasswordHasher(settings.password_hash_concurrency),
-                )
-            bench = Bench(env.client, settings)
+        async with bench_stack(data_dir) as stack:
+            bench = stack.bench
             chain = http_chain(url, 3)
             for name, definition in {
                 "unlimited": chain,
@@ -82,12 +60,10 @@ async def main(quick: bool, burst_size: int, burst_timeout: float) -> None:
                 "keyed": limited(chain, limit=1000, key="{{ execution.id }}"),
                 "burst": limited(http_chain(url, 1), limit=2),
             }.items():
-                await bench.register(resources.sessions, owner, name, definition)
-            async with build_worker(env.client, QUEUE, resources):
+                await bench.register(stack.resources.sessions, stack.owner, name, definition)
+            async with build_worker(stack.env.client, QUEUE, stack.resources):
                 rows = await scenarios(bench, sequential, concurrent)
                 burst_seconds = await burst(bench, burst_size, burst_timeout)
-            await bench.context.engine.dispose()
-        await env.shutdown()
     http_server.should_exit = True
     show(rows)
     outcome = (

@@ -17,7 +17,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,10 @@ from bench.native_activities import NativeActivities
 from cli.devstack import temporal_binary
 from core.settings import Settings
 from db.migrate import upgrade_to_head
+from db.models import User
 from temporal_workflows.run_types import INTERPRETER_WORKFLOW, RunInput, RunResult
 from temporal_workflows.visibility import SEARCH_ATTRIBUTES
-from worker.main import build_worker, worker_resources
+from worker.main import WorkerResources, build_worker, worker_resources
 
 QUEUE = "bench"
 NATIVE_QUEUE = "bench-native"
@@ -183,41 +186,60 @@ async def start_temporal(data_dir: str) -> WorkflowEnvironment:
     )
 
 
+@dataclass
+class BenchStack:
+    """What a benchmark runs on: a dev server, the worker's resources, an admin owner."""
+
+    env: WorkflowEnvironment
+    resources: WorkerResources
+    bench: Bench
+    owner: User
+
+
+@asynccontextmanager
+async def bench_stack(data_dir: str, database_url: str | None = None) -> AsyncIterator[BenchStack]:
+    """A Temporal dev server and a migrated database (SQLite in ``data_dir`` by default)
+    with an admin to own the benchmark's workflows; everything stopped at the end."""
+    env = await start_temporal(data_dir)
+    settings = Settings(
+        environment="test",
+        data_dir=Path(data_dir),
+        secret_key="b" * 32,
+        database_url=database_url or f"sqlite+aiosqlite:///{data_dir}/headrace.db",
+        allow_private_networks=True,
+    )
+    await upgrade_to_head(settings.effective_database_url)
+    async with worker_resources(settings) as resources:
+        async with resources.sessions() as session:
+            owner = await create_user(
+                session,
+                UserCreate(email="bench@example.com", password="benchmark-password", role="admin"),
+                PasswordHasher(settings.password_hash_concurrency),
+            )
+        bench = Bench(env.client, settings)
+        yield BenchStack(env, resources, bench, owner)
+        await bench.context.engine.dispose()
+    await env.shutdown()
+
+
 async def main(quick: bool, database_url: str | None) -> None:
     url, http_server = start_http_server()
     repeat, sequential, concurrent = (1, 20, 50) if quick else (3, 100, 200)
     with tempfile.TemporaryDirectory() as data_dir:
-        env = await start_temporal(data_dir)
-        settings = Settings(
-            environment="test",
-            data_dir=Path(data_dir),
-            secret_key="b" * 32,
-            database_url=database_url or f"sqlite+aiosqlite:///{data_dir}/headrace.db",
-            allow_private_networks=True,
-        )
-        await upgrade_to_head(settings.effective_database_url)
-        async with worker_resources(settings) as resources:
-            async with resources.sessions() as session:
-                owner = await create_user(
-                    session,
-                    UserCreate(
-                        email="bench@example.com", password="benchmark-password", role="admin"
-                    ),
-                    PasswordHasher(settings.password_hash_concurrency),
-                )
-            bench = Bench(env.client, settings)
+        async with bench_stack(data_dir, database_url) as stack:
+            bench = stack.bench
             for name, definition in {
                 "http40": http_chain(url, 40),
                 "transform40": transform_chain(40),
                 "fanout100": fan_out(url, 100),
                 "http3": http_chain(url, 3),
             }.items():
-                await bench.register(resources.sessions, owner, name, definition)
-            headrace_worker = build_worker(env.client, QUEUE, resources)
+                await bench.register(stack.resources.sessions, stack.owner, name, definition)
+            headrace_worker = build_worker(stack.env.client, QUEUE, stack.resources)
             native_http = httpx.AsyncClient()
             native = NativeActivities(native_http)
             native_worker = Worker(
-                env.client,
+                stack.env.client,
                 task_queue=NATIVE_QUEUE,
                 workflows=[NativeHttpChain, NativeTransformChain, NativeFanOut],
                 activities=[native.http_get, native.transform],
@@ -225,8 +247,6 @@ async def main(quick: bool, database_url: str | None) -> None:
             async with headrace_worker, native_worker:
                 rows = await run_scenarios(bench, url, repeat, sequential, concurrent)
             await native_http.aclose()
-            await bench.context.engine.dispose()
-        await env.shutdown()
     http_server.should_exit = True
     print_table(rows)
 
