@@ -73,14 +73,25 @@ def dev_server_command(
     return command
 
 
-async def wait_for_temporal(address: str, timeout: float = 30.0) -> Client:
-    """Connect, retrying until the server answers or ``timeout`` passes."""
+async def wait_for_temporal(
+    address: str, timeout: float = 60.0, process: asyncio.subprocess.Process | None = None
+) -> Client:
+    """Connect, retrying until the server answers or ``timeout`` passes.
+
+    Given the server's ``process``, fail at once when it exits: a server that could not bind
+    its port would otherwise be waited for until the timeout, with nothing said of why.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         try:
             return await Client.connect(address)
         except RuntimeError as exc:
+            if process is not None and process.returncode is not None:
+                raise DevStackError(
+                    f"The Temporal dev server exited (code {process.returncode}) before it "
+                    f"answered at {address}: is the port taken? Its log says why"
+                ) from exc
             if loop.time() > deadline:
                 raise DevStackError(f"Temporal did not answer at {address} in {timeout}s") from exc
             await asyncio.sleep(0.2)
@@ -137,7 +148,7 @@ class DevServerProcess:
         self._process = await asyncio.create_subprocess_exec(
             *self._command, stdout=self._log, stderr=self._log, preexec_fn=stop_with_parent
         )
-        await wait_for_temporal(self._address)
+        await wait_for_temporal(self._address, process=self._process)
 
     async def supervise(self) -> None:
         while not self._stopping:

@@ -114,7 +114,7 @@ class TestApiRateLimit:
     async def test_an_unreachable_redis_falls_back_to_counting_in_process(
         self, settings: Settings, temporal_env: WorkflowEnvironment
     ) -> None:
-        from tests.deploy.production import free_port
+        from tests.support.ports import free_port
 
         gone = small(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout=0.2)
         app = create_app(gone, temporal_client=temporal_env.client)

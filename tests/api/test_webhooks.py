@@ -415,7 +415,7 @@ class TestRateLimit:
 
     async def test_without_redis_limits_count_in_process(self) -> None:
         """Redis is an accelerator: a refused connection falls back, it never fails a call."""
-        from tests.deploy.production import free_port
+        from tests.support.ports import free_port
 
         limiter = build_limiter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
         answers = [await limiter.hit("down", 2, 60) for _ in range(3)]

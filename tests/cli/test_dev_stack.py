@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,8 +16,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from cli.devstack import DevServerProcess, DevStackError, dev_server_command
 from tests.support.dev_stack import DevStack, dev_stack_in
 from tests.support.polling import eventually_sync
+from tests.support.ports import free_port
 
 
 @pytest.fixture
@@ -182,3 +185,19 @@ class TestDevStackTemporalUi:
         )
         assert found == [execution_id]
         assert dev_stack.stop() == 0
+
+
+class TestTemporalChild:
+    async def test_a_server_that_cannot_bind_its_port_fails_the_start_at_once(
+        self, tmp_path: Path
+    ) -> None:
+        with socket.socket() as taken:  # bound, not listening: connections are refused
+            taken.bind(("127.0.0.1", free_port()))
+            address = f"127.0.0.1:{taken.getsockname()[1]}"
+            command = dev_server_command(tmp_path, address, free_port(), None)
+            with (tmp_path / "temporal.log").open("ab") as log:
+                server = DevServerProcess(command, address, log)
+                with pytest.raises(DevStackError, match="exited") as raised:
+                    await server.start()
+                await server.stop()
+        assert f"before it answered at {address}" in str(raised.value)

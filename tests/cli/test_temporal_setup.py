@@ -35,7 +35,7 @@ from temporal_workflows.visibility import (
     missing_registration_hint,
 )
 from tests.conftest import SECRET_KEY
-from tests.deploy.conftest import free_port
+from tests.support.ports import free_port
 
 cli = CliRunner()
 

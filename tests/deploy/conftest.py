@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from core.settings import Settings
 from tests.conftest import SECRET_KEY
+from tests.support.ports import free_port
 from worker.telemetry import build_runtime
 
 
@@ -29,12 +29,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("production-processes"))
         elif item.nodeid.startswith("tests/deploy/test_outages.py::"):
             item.add_marker(pytest.mark.xdist_group("outages"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @activity.defn

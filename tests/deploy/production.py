@@ -36,6 +36,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "change-me-please"
@@ -46,12 +47,6 @@ S3_SECRET_KEY = "testing-secret"
 INLINE_LIMIT = 32 * 1024
 START_TIMEOUT = 60.0
 STOP_GRACE = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def headrace(*args: str) -> list[str]:

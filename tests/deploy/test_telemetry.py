@@ -7,7 +7,7 @@ import urllib.request
 from activities.metrics import observe_events
 from core.settings import Settings
 from tests.conftest import SECRET_KEY
-from tests.deploy.conftest import free_port
+from tests.support.ports import free_port
 from worker.telemetry import build_runtime, serve_worker_metrics
 
 

@@ -25,8 +25,8 @@ from api.app import create_app
 from api.rate_limit import MemoryLimiter, build_limiter
 from core.settings import Settings
 from tests.conftest import PASSWORD
-from tests.deploy.production import free_port
 from tests.services import redis_or_skip
+from tests.support.ports import free_port
 
 ACCOUNT_LIMIT = 3
 ADDRESS_LIMIT = 5

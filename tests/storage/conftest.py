@@ -10,7 +10,6 @@ worker on its own task queue, and its own app, all built from one ``Settings``, 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,13 +30,8 @@ from core.storage import ObjectStore, build_object_store
 from core.storage.codec import build_data_converter
 from tests.conftest import PASSWORD, make_settings
 from tests.services import unavailable
+from tests.support.ports import free_port
 from worker.main import build_worker, worker_resources
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

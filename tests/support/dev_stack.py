@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,14 +14,9 @@ from typing import Any
 import httpx
 
 from tests.support.polling import eventually_sync
+from tests.support.ports import free_port
 
 ADMIN = {"username": "admin@example.com", "password": "dev-admin-password"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class DevStack:
@@ -58,7 +52,7 @@ class DevStack:
 
         def ready() -> bool:
             if process.poll() is not None:
-                raise AssertionError((self.data_dir / "dev.log").read_text()[-3000:])
+                raise AssertionError(self.logs())
             return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
 
         eventually_sync(
@@ -68,6 +62,15 @@ class DevStack:
             retry_on=(httpx.HTTPError,),
             what="headrace dev's readiness",
         )
+
+    def logs(self) -> str:
+        """The ends of `headrace dev`'s log and of its Temporal server's log."""
+        ends = []
+        for name in ("dev.log", "temporal.log"):
+            path = self.data_dir / name
+            text = path.read_text(errors="replace")[-3000:] if path.exists() else "(none)"
+            ends.append(f"--- {name}\n{text}")
+        return "\n".join(ends)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None

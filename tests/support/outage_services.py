@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 
 from cli.devstack import dev_server_command, wait_for_temporal
-from tests.deploy.production import free_port
+from tests.support.ports import free_port
 
 
 class ChildService:

@@ -16,8 +16,8 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, WorkerTuner
 
 from core.settings import Settings
 from tests.conftest import SECRET_KEY
-from tests.support.dev_stack import free_port
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 from worker.health import serve_health
 from worker.main import WorkerTuning, build_worker, worker_resources
 from worker.retention import RETENTION_SCHEDULE_ID, ensure_retention_schedule

@@ -27,8 +27,8 @@ from core.settings import Settings
 from db.migrate import upgrade_to_head
 from db.models import Execution
 from tests.conftest import PASSWORD, SECRET_KEY, login
-from tests.support.dev_stack import free_port
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 from tests.support.runner import Runner, steps_by_id
 from tests.support.target_server import TargetServer
 
